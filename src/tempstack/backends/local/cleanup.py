@@ -1,0 +1,106 @@
+"""Find and remove everything a run created, from its ``state.json`` and its tag alone.
+
+Used by the reaper (when the runner died), by ``down`` and ``gc`` (when no runner is
+left) and as the final sweep of every normal teardown. It only ever touches processes that
+carry ``TEMPSTACK_RUN_ID=<id>`` or were recorded in the run's state, ports leased to the
+run, and directories the state names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tempstack.backends.local import paths, ports
+from tempstack.backends.local.process import RUN_ID_VAR, signal_group
+from tempstack.backends.local.state import StateFile, load_state
+
+SWEEP_GRACE = 3.0  # seconds between the polite signal and SIGKILL when nobody waits in order
+
+
+def tagged_pids(run_id: str) -> list[int]:
+    """Pids whose environment carries our run id (double-forked daemons included)."""
+    needle = f"{RUN_ID_VAR}={run_id}\0".encode()
+    me = os.getpid()
+    found: list[int] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if needle in fh.read() + b"\0":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def kill_run_processes(state: dict[str, Any], grace: float = SWEEP_GRACE) -> None:
+    """Politely stop, then SIGKILL, every recorded group and tagged process of the run."""
+    run_id = state["run_id"]
+    groups: dict[int, int] = {}
+    for svc in state.get("services", {}).values():
+        pgid = svc.get("pgid")
+        if pgid:
+            groups[int(pgid)] = int(signal.Signals[svc.get("stop_signal", "SIGTERM")])
+    for pgid, sig in groups.items():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            # only signal a recorded group if a member still carries our tag
+            if any(os.getpgid(p) == pgid for p in tagged_pids(run_id) if _alive(p)):
+                signal_group(pgid, sig)
+    tagged = [p for p in tagged_pids(run_id) if _alive(p)]
+    for pid in tagged:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    interval = 0.002
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in tagged_pids(run_id)):
+            break
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.1)
+    for _ in range(3):
+        left = [p for p in tagged_pids(run_id) if _alive(p)]
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        psutil.wait_procs([psutil.Process(p) for p in left if psutil.pid_exists(p)], timeout=2)
+
+
+def remove_run_files(state: dict[str, Any], run_dir: Path) -> None:
+    """Release the run's ports and delete its directories and registry entry."""
+    ports.release(state["run_id"])
+    for extra in state.get("dirs", []):
+        shutil.rmtree(extra, ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    link = paths.runs_dir() / state["run_id"]
+    if link.is_symlink():
+        link.unlink(missing_ok=True)
+
+
+def destroy(run_dir: Path, grace: float = SWEEP_GRACE) -> bool:
+    """Tear down a run from its files alone; False if ``run_dir`` is not a tempstack run."""
+    state = load_state(run_dir)
+    if state is None:
+        return False
+    with contextlib.suppress(OSError):
+        StateFile(run_dir / "state.json").update(status="stopping")
+    kill_run_processes(state, grace)
+    remove_run_files(state, run_dir)
+    return True

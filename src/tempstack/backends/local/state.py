@@ -1,0 +1,78 @@
+"""``state.json``: the record of a run, written before anything it names is created.
+
+It is what ``ps``, ``env``, ``logs``, ``down``, ``gc`` and the reaper read, so every pid,
+port and directory the run creates appears here first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tempstack._files import read_json, write_json
+
+SCHEMA = 1
+MARKER = "tempstack-run"
+
+
+def process_ref(pid: int) -> dict[str, Any]:
+    """A pid with its start time, so a recycled pid is never mistaken for ours."""
+    try:
+        return {"pid": pid, "create_time": psutil.Process(pid).create_time()}
+    except psutil.Error:
+        return {"pid": pid, "create_time": None}
+
+
+def ref_alive(ref: dict[str, Any] | None) -> bool:
+    if not ref or not ref.get("pid"):
+        return False
+    try:
+        proc = psutil.Process(int(ref["pid"]))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = ref.get("create_time")
+        return created is None or abs(proc.create_time() - float(created)) < 0.01
+    except psutil.Error:
+        return False
+
+
+class StateFile:
+    """Thread-safe read-modify-write of one run's ``state.json``."""
+
+    def __init__(self, path: Path, initial: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.data: dict[str, Any] = initial if initial is not None else read_json(path)
+        if initial is not None:
+            self.data.setdefault("schema", SCHEMA)
+            self.data.setdefault("marker", MARKER)
+            self.save()
+
+    def save(self) -> None:
+        self.data["updated"] = time.time()
+        write_json(self.path, self.data)
+
+    def update(self, **changes: Any) -> None:
+        with self._lock:
+            self.data.update(changes)
+            self.save()
+
+    def update_service(self, name: str, **changes: Any) -> None:
+        with self._lock:
+            self.data.setdefault("services", {}).setdefault(name, {}).update(changes)
+            self.save()
+
+
+def load_state(run_dir: Path) -> dict[str, Any] | None:
+    """The state of a run directory, or None if it is not one of ours."""
+    try:
+        data = read_json(run_dir / "state.json")
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("marker") != MARKER:
+        return None
+    return data

@@ -1,0 +1,524 @@
+"""The ``tempstack`` command: a thin layer over ``tempstack.Stack`` and the run registry.
+
+Exit codes: 0 passed, 1 a stage failed, 2 usage or spec error, 3 the stack failed to
+start, 4 timeout, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+
+from tempstack._clock import iso
+from tempstack._files import tail
+from tempstack.backends.local import paths, runs
+from tempstack.backends.local.state import load_state
+from tempstack.errors import (
+    EXIT_START_FAILED,
+    EXIT_USAGE,
+    Interrupted,
+    SpecErrors,
+    TempstackError,
+    UsageError,
+)
+from tempstack.report.console import Progress, err, out, print_endpoints, write_line
+from tempstack.spec.model import parse_duration
+from tempstack.stack import DEFAULT_KEEP_TTL, Stack
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INTERRUPTED = 130
+
+
+def handled(func: F) -> F:
+    """Turn ``TempstackError`` into its one-line message and exit code; no tracebacks."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecErrors as exc:
+            for line in exc.errors:
+                err.print(f"error: {line.message}", markup=False)
+            sys.exit(exc.exit_code)
+        except TempstackError as exc:
+            err.print(f"error: {exc}", markup=False)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) become exceptions in the main thread so teardown runs."""
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+file_option = click.option(
+    "-f",
+    "--file",
+    "stack_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Stack file (default: tempstack.toml, or [tool.tempstack] in pyproject.toml).",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the run's data goes (default: $TEMPSTACK_HOME, on tmpfs when available).",
+)
+timeout_option = click.option(
+    "--timeout",
+    callback=duration,
+    default=None,
+    metavar="DURATION",
+    help="Give up (exit 4) after this long, e.g. 90s or 5m.",
+)
+report_dir_option = click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the journal and failure bundle go (default: .tempstack/reports/<run id>).",
+)
+
+
+class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            kwargs["standalone_mode"] = False
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tempstack")
+def main() -> None:
+    """Throwaway, isolated stacks of real services for end-to-end tests; always cleaned up."""
+
+
+# -- check -------------------------------------------------------------------------------
+@main.command()
+@file_option
+@handled
+def check(stack_file: Path | None) -> None:
+    """Validate the stack file and print the resolved graph; starts nothing."""
+    stack = Stack.load(stack_file)
+    loaded = stack.loaded
+    from tempstack.services import KINDS
+
+    out.print(f"[bold]{loaded.name}[/bold]  ({loaded.path})")
+    for name in loaded.order:
+        svc = loaded.spec.services[name]
+        deps = ", ".join(f"{d} {c.value}" for d, c in loaded.deps[name].items()) or "-"
+        attrs = ", ".join(sorted(KINDS[svc.kind].attributes(svc))) or "-"
+        out.print(f"  {name:<16} {svc.kind:<9} after: {deps:<32} exports: {attrs}", markup=False)
+    for name, stage in loaded.spec.stages.items():
+        run = stage.run if isinstance(stage.run, str) else shlex.join(stage.run)
+        out.print(f"  stage {name:<10} {run}", markup=False)
+    problems = []
+    for svc in loaded.spec.services.values():
+        try:
+            KINDS[svc.kind].check_installed(svc)
+        except TempstackError as exc:
+            problems.append(str(exc))
+    for p in problems:
+        err.print(f"error: {p}", markup=False)
+    if problems:
+        sys.exit(EXIT_START_FAILED)
+    out.print("ok", style="green")
+
+
+# -- up ----------------------------------------------------------------------------------
+@main.command()
+@file_option
+@data_dir_option
+@timeout_option
+@report_dir_option
+@click.option("--detach", "-d", is_flag=True, help="Start under a supervisor and return.")
+@click.option(
+    "--ttl",
+    callback=duration,
+    default=None,
+    metavar="DURATION",
+    help="Tear the run down after this long (e.g. 30m).",
+)
+@click.option("--run-id", hidden=True, default=None)
+@click.option("--supervised", hidden=True, is_flag=True)
+@handled
+def up(
+    stack_file: Path | None,
+    data_dir: Path | None,
+    timeout: float | None,
+    report_dir: Path | None,
+    detach: bool,
+    ttl: float | None,
+    run_id: str | None,
+    supervised: bool,
+) -> None:
+    """Start the stack, print endpoints and env, stay in the foreground until Ctrl-C."""
+    stack = Stack.load(stack_file)
+    if detach:
+        _detach(stack, data_dir, timeout, report_dir, ttl)
+        return
+    engine = stack.engine(data_dir=data_dir, timeout=timeout, report_dir=report_dir, run_id=run_id)
+    progress = Progress(engine.status.values(), live=False if supervised else None)
+    engine.options.on_change = progress
+    with signals_raise():
+        try:
+            with progress:
+                engine.start()
+            expires = None if ttl is None else time.time() + ttl
+            engine.backend.record(expires=iso(expires), ttl=ttl)
+            if not supervised:
+                print_endpoints(engine.exports, engine.env, engine.run_id)
+                err.print(
+                    f"ready: {engine.run_id}  (Ctrl-C or 'tempstack down {engine.run_id}' to stop)",
+                    markup=False,
+                )
+            while expires is None or time.time() < expires:
+                time.sleep(0.5 if expires is None else max(0.01, min(0.5, expires - time.time())))
+        except (Interrupted, KeyboardInterrupt):
+            pass
+        except BaseException as exc:
+            from tempstack.stack import _record_failure
+
+            _record_failure(engine, exc)
+            raise
+        finally:
+            engine.stop()
+            engine.journal.write(engine.report_dir)
+
+
+def _detach(
+    stack: Stack,
+    data_dir: Path | None,
+    timeout: float | None,
+    report_dir: Path | None,
+    ttl: float | None,
+) -> None:
+    from tempstack.engine.runner import make_run_id
+
+    run_id = make_run_id(stack.name)
+    argv = [
+        sys.executable,
+        "-m",
+        "tempstack.cli",
+        "up",
+        "-f",
+        str(stack.loaded.path),
+        "--run-id",
+        run_id,
+        "--supervised",
+    ]
+    for flag, value in (("--data-dir", data_dir), ("--report-dir", report_dir)):
+        if value is not None:
+            argv += [flag, str(value.resolve())]
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    if ttl is not None:
+        argv += ["--ttl", str(ttl)]
+    log_path = paths.home() / "supervisors" / f"{run_id}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path.cwd(),
+        )
+    state_path = paths.runs_dir() / run_id
+    interval = 0.005
+    while True:
+        state = load_state(state_path)
+        status = state.get("status") if state else None
+        code = proc.poll()
+        if status == "ready" and state is not None:
+            print_endpoints(state.get("exports", {}), state.get("env", {}), run_id)
+            err.print(
+                f"detached: supervisor pid {proc.pid}; stop with 'tempstack down {run_id}'",
+                markup=False,
+            )
+            write_line(run_id)
+            log_path.unlink(missing_ok=True)
+            return
+        if code is not None:
+            lines = tail(log_path, 40)
+            for line in lines:
+                err.print(line, markup=False)
+            log_path.unlink(missing_ok=True)
+            sys.exit(code or EXIT_START_FAILED)
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.1)
+
+
+# -- run ---------------------------------------------------------------------------------
+@main.command(name="run")
+@file_option
+@data_dir_option
+@timeout_option
+@report_dir_option
+@click.option("--keep-on-failure", is_flag=True, help="Keep the stack if anything fails.")
+@click.option(
+    "--ttl",
+    callback=duration,
+    default=None,
+    metavar="DURATION",
+    help=f"How long a kept stack lives (default {DEFAULT_KEEP_TTL / 3600:g}h).",
+)
+@click.argument("stages", nargs=-1)
+@handled
+def run_(
+    stack_file: Path | None,
+    data_dir: Path | None,
+    timeout: float | None,
+    report_dir: Path | None,
+    keep_on_failure: bool,
+    ttl: float | None,
+    stages: tuple[str, ...],
+) -> None:
+    """Up, run the stages in order with the exports in their environment, tear down."""
+    stack = Stack.load(stack_file)
+    progress = Progress()
+    with signals_raise(), progress:
+        result = stack.run(
+            stages,
+            keep_on_failure=keep_on_failure,
+            keep_ttl=ttl or DEFAULT_KEEP_TTL,
+            timeout=timeout,
+            data_dir=data_dir,
+            report_dir=report_dir,
+            on_change=progress,
+        )
+    for outcome in result.outcomes:
+        colour = "green" if outcome.status.value == "passed" else "red"
+        err.print(
+            f"  stage {outcome.stage:<14} [{colour}]{outcome.status.value}[/]"
+            f"  {outcome.duration:.2f}s  exit {outcome.returncode}"
+        )
+    if result.error is not None:
+        err.print(f"error: {result.error}", markup=False)
+    if result.kept_until is not None:
+        err.print(
+            f"kept: {result.run_id} until {iso(result.kept_until)}\n"
+            f'  reach it:  eval "$(tempstack env {result.run_id})"\n'
+            f"  remove it: tempstack down {result.run_id}",
+            markup=False,
+        )
+    err.print(f"report: {result.report_dir}", markup=False)
+    sys.exit(result.exit_code)
+
+
+# -- env / ps / logs / down / gc ---------------------------------------------------------
+@main.command()
+@click.argument("run_id", required=False)
+@file_option
+@click.option("--format", "fmt", type=click.Choice(["shell", "dotenv", "json"]), default="shell")
+@handled
+def env(run_id: str | None, stack_file: Path | None, fmt: str) -> None:
+    """Print a run's exports (<SERVICE>_<ATTR>, TEMPSTACK_RUN_ID, TEMPSTACK_RUN_DIR)."""
+    if run_id:
+        record = runs.find_run(run_id)
+    else:
+        from tempstack.spec import find_stack_file
+
+        try:
+            path: Path | None = find_stack_file(stack_file)
+        except UsageError:
+            path = None
+        record = runs.only_run_of(path)
+    values: dict[str, str] = record.state.get("env") or {}
+    if not values:
+        raise UsageError(f"run {record.id} is {record.status}; it has no exports yet")
+    if fmt == "json":
+        write_line(json.dumps(values, indent=2))
+    elif fmt == "dotenv":
+        for key, value in values.items():
+            quoted = json.dumps(value) if any(c in value for c in " #'\"$") else value
+            write_line(f"{key}={quoted}")
+    else:
+        for key, value in values.items():
+            write_line(f"export {key}={shlex.quote(value)}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handled
+def ps(as_json: bool) -> None:
+    """List runs: id, stack, status, dir, supervisor, created, expires, services."""
+    records = runs.list_runs()
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        s = r.state
+        rows.append(
+            {
+                "id": r.id,
+                "stack": s.get("stack"),
+                "status": r.status,
+                "dir": s.get("run_dir"),
+                "supervisor_pid": (s.get("supervisor") or {}).get("pid"),
+                "created": s.get("created"),
+                "expires": s.get("expires"),
+                "services": {
+                    n: {
+                        "pid": v.get("pid"),
+                        "port": v.get("port"),
+                        "url": v.get("url"),
+                        "status": v.get("status"),
+                    }
+                    for n, v in s.get("services", {}).items()
+                },
+            }
+        )
+    if as_json:
+        write_line(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        err.print("no runs")
+        return
+    table = Table(box=None)
+    for col in ("run", "stack", "status", "supervisor", "created", "expires", "services"):
+        table.add_column(col)
+    for row in rows:
+        services = ", ".join(
+            f"{n}:{v['port'] or '-'}({v['status']})" for n, v in row["services"].items()
+        )
+        table.add_row(
+            row["id"],
+            row["stack"],
+            row["status"],
+            str(row["supervisor_pid"]),
+            row["created"],
+            row["expires"] or "-",
+            services,
+        )
+    out.print(table)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("service", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--tail", "lines", type=int, default=None, help="Only the last N lines.")
+@handled
+def logs(run_id: str, service: str | None, follow: bool, lines: int | None) -> None:
+    """Print a run's service logs (all services, prefixed, when SERVICE is omitted)."""
+    record = runs.find_run(run_id)
+    services = record.state.get("services", {})
+    if service is not None and service not in services:
+        raise UsageError(
+            f"run {record.id} has no service {service!r}; services: {', '.join(services)}"
+        )
+    names = [service] if service else list(services)
+    files = {n: Path(services[n].get("log") or record.run_dir / n / "output.log") for n in names}
+    prefix = len(names) > 1
+    offsets: dict[str, int] = {}
+    for name, path in files.items():
+        content = tail(path, lines) if lines is not None else _all_lines(path)
+        for line in content:
+            write_line(f"{name} | {line}" if prefix else line)
+        offsets[name] = path.stat().st_size if path.exists() else 0
+    while follow and load_state(record.run_dir) is not None:
+        time.sleep(0.2)
+        for name, path in files.items():
+            if not path.exists() or path.stat().st_size <= offsets[name]:
+                continue
+            with path.open("rb") as fh:
+                fh.seek(offsets[name])
+                chunk = fh.read()
+            offsets[name] += len(chunk)
+            for line in chunk.decode(errors="replace").splitlines():
+                write_line(f"{name} | {line}" if prefix else line)
+
+
+def _all_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Stop every run on this machine.")
+@handled
+def down(run_ids: tuple[str, ...], all_: bool) -> None:
+    """Stop runs and remove everything they created."""
+    if not run_ids and not all_:
+        raise UsageError("name one or more runs (see 'tempstack ps') or pass --all")
+    records = runs.list_runs() if all_ else [runs.find_run(r) for r in run_ids]
+    for record in records:
+        runs.stop(record)
+        err.print(f"stopped {record.id}", markup=False)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@handled
+def gc(dry_run: bool) -> None:
+    """Remove expired kept runs, orphaned runs and stale port leases (only tempstack's)."""
+    removed = 0
+    for record in runs.list_runs():
+        why = runs.reapable(record)
+        if why is None:
+            continue
+        err.print(f"{'would remove' if dry_run else 'removing'} {record.id}: {why}", markup=False)
+        if not dry_run:
+            runs.stop(record, timeout=10)
+        removed += 1
+    for stray in runs.stray_dirs():
+        err.print(f"{'would remove' if dry_run else 'removing'} {stray}: no state", markup=False)
+        if not dry_run:
+            shutil.rmtree(stray, ignore_errors=True)
+        removed += 1
+    for lease in runs.stale_leases():
+        if not dry_run:
+            lease.unlink(missing_ok=True)
+    if removed == 0:
+        err.print("nothing to remove", markup=False)
+
+
+if __name__ == "__main__":
+    main()

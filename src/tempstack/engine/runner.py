@@ -1,0 +1,434 @@
+"""Run the dependency graph: plan everything, start services concurrently, tear down.
+
+Each service gets a thread that waits only for its own dependencies, prepares, spawns,
+and waits for readiness (or, for a job, completion). The main thread waits on one
+condition variable, so it sees the first failure, a deadline or a signal at once.
+Teardown is in reverse dependency order, one wave at a time, each wave in parallel; it is
+idempotent, shielded from a second signal (which forces SIGKILL instead), and one service
+failing to stop never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tempstack.backends.base import Backend, Handle
+from tempstack.engine.bundle import write_bundle
+from tempstack.engine.journal import Journal
+from tempstack.errors import StackTimeout, StartError, TempstackError
+from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
+from tempstack.services import KINDS, PrepareContext, ServicePlan
+from tempstack.spec.graph import teardown_waves
+from tempstack.spec.interpolate import resolver, substitute
+from tempstack.spec.load import LoadedStack, read_env_files
+from tempstack.spec.model import (
+    Condition,
+    JobService,
+    PostgresService,
+    ProcessService,
+    RedisService,
+    ServiceSpec,
+)
+
+LOG_TAIL_LINES = 30
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    STARTING = "starting"
+    STARTED = "started"
+    READY = "ready"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+_SATISFIES = {
+    Condition.STARTED: {State.STARTED, State.READY, State.COMPLETED},
+    Condition.READY: {State.READY},
+    Condition.COMPLETED: {State.COMPLETED},
+}
+_DONE = {State.READY, State.COMPLETED}
+
+
+@dataclass
+class ServiceStatus:
+    """What a person (or ``ps``) sees of one service."""
+
+    name: str
+    kind: str
+    state: State = State.PENDING
+    since: float = 0.0  # seconds into the run when the state was entered
+    pid: int | None = None
+    port: int | None = None
+    url: str | None = None
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EngineOptions:
+    data_dir: Path | None = None
+    report_dir: Path | None = None
+    timeout: float | None = None  # bounds the start
+    environ: Mapping[str, str] | None = None
+    on_change: Callable[[ServiceStatus], None] | None = None
+    run_id: str | None = None
+
+
+def make_run_id(stack: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    return f"{stack}-{stamp}-{secrets.token_hex(2)}"
+
+
+def env_name(service: str, attr: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", f"{service}_{attr}").upper()
+
+
+class Engine:
+    def __init__(self, loaded: LoadedStack, backend: Backend, options: EngineOptions) -> None:
+        self.loaded = loaded
+        self.backend = backend
+        self.options = options
+        self.environ = dict(os.environ if options.environ is None else options.environ)
+        self.run_id = options.run_id or make_run_id(loaded.name)
+        self.report_dir = options.report_dir or loaded.root / ".tempstack" / "reports" / self.run_id
+        self.journal = Journal(self.run_id, loaded.name)
+        self.plans: dict[str, ServicePlan] = {}
+        self.contexts: dict[str, PrepareContext] = {}
+        self.handles: dict[str, Handle] = {}
+        self.probes: dict[str, ProbeHistory] = {}
+        self.status = {n: ServiceStatus(n, s.kind) for n, s in loaded.spec.services.items()}
+        self.exports: dict[str, dict[str, str]] = {}
+        self.env: dict[str, str] = {}  # the exports as environment variables
+        self.base_env: dict[str, str] = {}  # caller env + [env], for stages
+        self.failure: TempstackError | None = None
+        self.cancel = threading.Event()
+        self.force = threading.Event()
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._opened = False
+        self._stopped = False
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Bring every service up; raises on the first failure or the ``timeout``."""
+        deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
+        self.journal.event("run.start")
+        for svc in self.loaded.spec.services.values():
+            KINDS[svc.kind].check_installed(svc)
+        self.backend.open(self.run_id, self.loaded.name, self.loaded.path, self.report_dir)
+        self._opened = True
+        self._plan()
+        for name in self.loaded.order:
+            thread = threading.Thread(
+                target=self._bring_up, args=(name,), name=f"ts-{name}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        self._wait_all(deadline)
+        self.backend.record(status="ready", exports=self.exports, env=self.env)
+        self.journal.event("run.ready")
+
+    def _plan(self) -> None:
+        """Ports, secrets and exports for every service, then resolve every ``${...}``."""
+        for name in self.loaded.order:
+            spec = self.loaded.spec.services[name]
+            kind = KINDS[spec.kind]
+            host, port = self.backend.endpoint(
+                name, kind.needs_port(spec, name in self.loaded.referenced)
+            )
+            plan = ServicePlan(name, spec, kind, host, port, kind.make_secrets(spec))
+            plan.exports = kind.exports(plan)
+            self.plans[name] = plan
+            self.exports[name] = plan.exports
+            self.status[name].port = port
+            self.status[name].url = plan.exports.get("url")
+        self.env = {
+            env_name(svc, attr): value
+            for svc, attrs in self.exports.items()
+            for attr, value in attrs.items()
+        }
+        self.env["TEMPSTACK_RUN_ID"] = self.run_id
+        self.env["TEMPSTACK_RUN_DIR"] = str(self.backend.run_dir)
+        top = {k: self.resolve_text(v, None) for k, v in self.loaded.spec.env.items()}
+        self.base_env = {**self.environ, **top}
+        for name, plan in self.plans.items():
+            plan.spec = self._resolve_spec(plan.spec, name)
+            own: dict[str, str] = {}
+            if isinstance(plan.spec, ProcessService | JobService):
+                own = {**read_env_files(plan.spec.env_file, self.loaded.root), **plan.spec.env}
+            self.contexts[name] = PrepareContext(
+                run_id=self.run_id,
+                workdir=self.backend.workdir(name),
+                stack_dir=self.loaded.root,
+                cache_dir=self.backend.cache_dir(),
+                base_env={**self.base_env, **own},
+            )
+        self.backend.record(
+            ports={n: p.port for n, p in self.plans.items()},
+            services={
+                n: {
+                    "kind": p.spec.kind,
+                    "port": p.port,
+                    "url": p.exports.get("url"),
+                    "status": State.PENDING.value,
+                }
+                for n, p in self.plans.items()
+            },
+        )
+
+    def resolve_text(self, text: str, self_name: str | None) -> str:
+        return substitute(text, resolver(self.exports, self.environ, self_name))
+
+    def _resolve_spec(self, spec: ServiceSpec, name: str) -> ServiceSpec:
+        data = spec.model_dump()
+
+        def resolve(value: Any) -> Any:
+            if isinstance(value, str):
+                return self.resolve_text(value, name)
+            if isinstance(value, dict):
+                return {k: resolve(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [resolve(v) for v in value]
+            return value
+
+        return type(spec).model_validate(resolve(data))
+
+    def _wait_all(self, deadline: float | None) -> None:
+        with self._cv:
+            while True:
+                if self.failure is not None:
+                    raise self.failure
+                if all(s.state in _DONE for s in self.status.values()):
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    waiting = [n for n, s in self.status.items() if s.state not in _DONE]
+                    raise StackTimeout(
+                        f"the stack was not ready within --timeout {self.options.timeout:g}s; "
+                        f"still waiting for: {', '.join(waiting)}",
+                        timeout=self.options.timeout or 0.0,
+                    )
+                self._cv.wait(0.5 if remaining is None else min(remaining, 0.5))
+
+    def _set(self, name: str, state: State, **extra: Any) -> None:
+        with self._cv:
+            status = self.status[name]
+            status.state = state
+            status.since = self.journal.now()
+            status.timings[state.value] = status.since
+            for key, value in extra.items():
+                setattr(status, key, value)
+            self._cv.notify_all()
+        self.journal.event(
+            f"service.{state.value}", name, **{k: v for k, v in extra.items() if v is not None}
+        )
+        self.backend.record_service(
+            name, status=state.value, **{k: v for k, v in extra.items() if k in ("pid", "error")}
+        )
+        if self.options.on_change is not None:
+            self.options.on_change(status)
+
+    def _wait_deps(self, name: str) -> bool:
+        deps = self.loaded.deps.get(name, {})
+        with self._cv:
+            while True:
+                if self.cancel.is_set():
+                    return False
+                blocked = [d for d, c in deps.items() if self.status[d].state not in _SATISFIES[c]]
+                if not blocked:
+                    return True
+                if any(self.status[d].state in (State.FAILED, State.SKIPPED) for d in blocked):
+                    return False
+                self._cv.wait(0.5)
+
+    def _bring_up(self, name: str) -> None:
+        try:
+            if not self._wait_deps(name):
+                self._set(name, State.SKIPPED)
+                return
+            self._start_one(name)
+        except Exception as exc:
+            if self.cancel.is_set() and self.failure is not None:
+                return  # fallout of a teardown already under way
+            error = (
+                exc
+                if isinstance(exc, TempstackError)
+                else StartError(f"{name}: {type(exc).__name__}: {exc}", service=name)
+            )
+            self._set(name, State.FAILED, error=str(error).splitlines()[0])
+            with self._cv:
+                if self.failure is None:
+                    self.failure = error
+                self._cv.notify_all()
+            self.cancel.set()
+
+    def _start_one(self, name: str) -> None:
+        plan, ctx = self.plans[name], self.contexts[name]
+        kind = plan.kind
+        self._set(name, State.STARTING)
+        launch = kind.prepare(plan, ctx)
+        with self._cv:
+            if self.cancel.is_set():
+                return
+            handle = self.backend.spawn(name, launch)
+            self.handles[name] = handle
+        self._set(name, State.STARTED, pid=handle.pid)
+        if kind.is_job:
+            assert isinstance(plan.spec, JobService)
+            self._finish_job(name, handle, plan.spec.timeout)
+            return
+        probe = kind.probe(plan, ctx)
+        if probe is not None:
+            timeout = _ready_timeout(plan.spec)
+            history = self.probes[name] = ProbeHistory(probe.description)
+            try:
+                wait_until(
+                    probe,
+                    deadline=time.monotonic() + timeout,
+                    exited=handle.returncode,
+                    cancel=self.cancel,
+                    history=history,
+                )
+            except ProbeFailed as failed:
+                if failed.reason == "cancelled":
+                    return
+                tail = self.backend.log_tail(name, LOG_TAIL_LINES)
+                if failed.reason == "exited":
+                    raise StartError(
+                        f"{name} exited with code {failed.returncode} while waiting for "
+                        f"{probe.description}",
+                        service=name,
+                        returncode=failed.returncode,
+                        log_tail=tail,
+                    ) from None
+                last = f" (last error: {history.last_error})" if history.last_error else ""
+                raise StartError(
+                    f"{name} was not ready within {timeout:g}s: {probe.description}{last}",
+                    service=name,
+                    log_tail=tail,
+                ) from None
+        kind.after_ready(plan, ctx)
+        self._set(name, State.READY)
+
+    def _finish_job(self, name: str, handle: Handle, timeout: float | None) -> None:
+        code = handle.wait(timeout, cancel=self.cancel)
+        if code is None:
+            if self.cancel.is_set():
+                return
+            raise StartError(
+                f"job {name} did not finish within {timeout:g}s",
+                service=name,
+                log_tail=self.backend.log_tail(name, LOG_TAIL_LINES),
+            )
+        if code != 0:
+            raise StartError(
+                f"job {name} failed with exit code {code}",
+                service=name,
+                returncode=code,
+                log_tail=self.backend.log_tail(name, LOG_TAIL_LINES),
+            )
+        self._set(name, State.COMPLETED)
+
+    # -- stop ------------------------------------------------------------------------------
+    def write_failure_bundle(self, error: str) -> Path:
+        secrets_ = {v for p in self.plans.values() for v in p.secrets.values()}
+        return write_bundle(
+            self.report_dir,
+            error=error,
+            logs={n: self.backend.log_tail(n, 200) for n in self.handles},
+            probes={n: h.as_dict() for n, h in self.probes.items()},
+            env={
+                **self.env,
+                **{k: v for k, v in self.base_env.items() if k in self.loaded.spec.env},
+            },
+            ports={n: p.port for n, p in self.plans.items()},
+            services={
+                n: {"state": s.state.value, "pid": s.pid, "error": s.error}
+                for n, s in self.status.items()
+            },
+            secrets=secrets_,
+        )
+
+    def stop(self, *, keep_until: float | None = None) -> None:
+        """Tear everything down (idempotent). A signal during teardown forces SIGKILL."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with self._cv:
+            self.cancel.set()
+            self._cv.notify_all()
+        with self._shielded():
+            self.journal.event("run.stopping")
+            if keep_until is None:
+                self.backend.record(status="stopping")
+                self._stop_services()
+            if self._opened:
+                try:
+                    self.backend.close(keep_until=keep_until)
+                except Exception as exc:  # the sweep must not hide the run's own outcome
+                    self.journal.event("teardown.error", detail=str(exc))
+            self.journal.event("run.stopped" if keep_until is None else "run.kept")
+
+    def _stop_services(self) -> None:
+        names = [n for n in self.loaded.order if n in self.handles]
+        for wave in teardown_waves(self.loaded.deps, names):
+            threads = [
+                threading.Thread(target=self._stop_one, args=(n,), daemon=True) for n in wave
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+    def _stop_one(self, name: str) -> None:
+        handle = self.handles[name]
+        launch_signal = self.plans[name].spec.stop_signal
+        timeout = self.plans[name].spec.stop_timeout
+        try:
+            self._set(name, State.STOPPING)
+            code = handle.stop(launch_signal, timeout, self.force)
+            self._set(name, State.STOPPED)
+            self.journal.event("service.exit", name, returncode=code)
+        except Exception as exc:  # one failure to stop never stops the others
+            self.journal.event("teardown.error", name, error=f"{type(exc).__name__}: {exc}")
+
+    @contextmanager
+    def _shielded(self) -> Iterator[None]:
+        """While tearing down, SIGINT/SIGTERM force a kill instead of interrupting teardown."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def force(signum: int, frame: object) -> None:
+            self.force.set()
+
+        previous = {s: signal.signal(s, force) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _ready_timeout(spec: ServiceSpec) -> float:
+    if isinstance(spec, ProcessService) and spec.ready is not None:
+        return spec.ready.timeout
+    if isinstance(spec, PostgresService | RedisService):
+        return spec.ready_timeout
+    return 60.0

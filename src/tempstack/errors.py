@@ -1,0 +1,100 @@
+"""The error hierarchy. Every error tempstack raises on purpose is a ``TempstackError``.
+
+Each class carries the exit code the CLI turns it into, so the CLI never has to guess:
+0 passed, 1 a stage failed, 2 usage or spec error, 3 the stack failed to start, 4 timeout.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_STAGE_FAILED = 1
+EXIT_USAGE = 2
+EXIT_START_FAILED = 3
+EXIT_TIMEOUT = 4
+
+
+class TempstackError(Exception):
+    """Root of every error tempstack raises deliberately."""
+
+    exit_code: int = EXIT_START_FAILED
+
+    def __init__(self, message: str, *, service: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.service = service
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SpecError(TempstackError):
+    """A problem in the stack file: one line naming the file, the key and what is valid."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
+
+
+class SpecErrors(TempstackError):
+    """Several spec errors found in one validation pass; printed one per line."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(e.message for e in errors))
+
+
+class UsageError(TempstackError):
+    """The command line asked for something that cannot be done (unknown run, bad flag)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StartError(TempstackError):
+    """A service could not be started or never became ready."""
+
+    exit_code = EXIT_START_FAILED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str | None = None,
+        returncode: int | None = None,
+        log_tail: list[str] | None = None,
+    ) -> None:
+        self.returncode = returncode
+        self.log_tail = log_tail or []
+        text = message
+        if self.log_tail:
+            text += "\n  last log lines:\n" + "\n".join(f"  | {line}" for line in self.log_tail)
+        super().__init__(text, service=service)
+
+
+class MissingBinaryError(StartError):
+    """A program a service kind needs is not installed; names the package to install."""
+
+
+class StackTimeout(TempstackError):
+    """``--timeout`` (or a stage's own timeout) ran out."""
+
+    exit_code = EXIT_TIMEOUT
+
+    def __init__(self, message: str, *, timeout: float, service: str | None = None) -> None:
+        self.timeout = timeout
+        super().__init__(message, service=service)
+
+
+class Interrupted(TempstackError):
+    """The run was interrupted by SIGINT or SIGTERM; teardown follows."""
+
+    exit_code = 130
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"interrupted by signal {signum}")

@@ -1,0 +1,21 @@
+"""Ready when a command exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+class CommandProbe:
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.argv, self.env, self.cwd = argv, env, cwd
+        self.description = f"command {' '.join(argv)}"
+
+    def check(self) -> bool:
+        done = subprocess.run(
+            self.argv, env=self.env, cwd=self.cwd, capture_output=True, timeout=30, check=False
+        )
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"exit {done.returncode}{': ' + tail[0] if tail else ''}")
+        return True

@@ -1,0 +1,1 @@
+"""Reports rendered from the journal; for now the console view (more in later issues)."""

@@ -1,0 +1,85 @@
+"""What every service kind provides, and the plan the engine builds from it.
+
+A kind never starts anything itself: it describes the command, files, readiness probe and
+exports, and the backend runs them. That keeps the engine ignorant of PostgreSQL and of
+where processes run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tempstack.readiness.base import Probe
+    from tempstack.spec.model import ServiceSpec
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class ServicePlan:
+    """A service with everything decided before anything starts: port, secrets, exports."""
+
+    name: str
+    spec: ServiceSpec
+    kind: ServiceKind
+    host: str
+    port: int | None
+    secrets: dict[str, str] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
+    #: attribute names whose values are secret (masked in bundles and listings)
+    secret_attrs: frozenset[str] = frozenset()
+
+
+@dataclass
+class Launch:
+    """One process for the backend to run."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    stop_signal: str = "SIGTERM"
+    stop_timeout: float = 5.0
+    run_as: str | None = None  # unprivileged user name when the kind refuses root
+
+
+@dataclass
+class PrepareContext:
+    """Where a kind may put its files for one run."""
+
+    run_id: str
+    workdir: Path  # this service's own directory in the run dir, already created
+    stack_dir: Path  # directory holding the stack file (relative paths start here)
+    cache_dir: Path  # per-machine cache that outlives runs
+    base_env: dict[str, str]  # caller env + [env] + the service's own env, interpolated
+
+
+class ServiceKind(Protocol):
+    """One built-in kind. Implementations are stateless; per-run state lives in the plan."""
+
+    name: str
+    is_job: bool
+
+    def attributes(self, spec: ServiceSpec) -> frozenset[str]:
+        """Names usable as ``${svc.attr}``; checked before anything starts."""
+        ...
+
+    def needs_port(self, spec: ServiceSpec, referenced: bool) -> bool: ...
+
+    def make_secrets(self, spec: ServiceSpec) -> dict[str, str]: ...
+
+    def exports(self, plan: ServicePlan) -> dict[str, str]: ...
+
+    def check_installed(self, spec: ServiceSpec) -> None:
+        """Raise ``MissingBinaryError`` naming the package when a binary is missing."""
+        ...
+
+    def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch: ...
+
+    def probe(self, plan: ServicePlan, ctx: PrepareContext) -> Probe | None: ...
+
+    def after_ready(self, plan: ServicePlan, ctx: PrepareContext) -> None:
+        """Work that needs the server up (create databases) before dependents may start."""
+        ...

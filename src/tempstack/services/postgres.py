@@ -1,0 +1,225 @@
+"""``kind = "postgres"``: a real PostgreSQL server in the run directory.
+
+Speed: ``initdb`` runs once per server version and user into a cache; each run copies that
+cluster (tens of milliseconds on tmpfs) and starts ``postgres`` directly, with durability
+off because the data is thrown away. As root the server runs as an unprivileged user.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tempstack._files import locked
+from tempstack.errors import MissingBinaryError, StartError
+from tempstack.readiness.base import Probe
+from tempstack.services import binaries, users
+from tempstack.services.base import Launch, PrepareContext, ServicePlan
+from tempstack.spec.model import PostgresService, ServiceSpec
+
+ADMIN = "tempstack"
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; PostgreSQL appends "/.s.PGSQL.NNNNN"
+_FAST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_wal_senders": "0",
+    "wal_level": "minimal",
+    "logging_collector": "off",
+}
+
+
+def _spec(spec: ServiceSpec) -> PostgresService:
+    assert isinstance(spec, PostgresService)
+    return spec
+
+
+def bin_dir(spec: PostgresService, service: str) -> tuple[str, Path]:
+    """(version, bin dir) of the installed server matching ``spec.version``."""
+    installed = binaries.postgres_bin_dirs()
+    if not installed:
+        raise MissingBinaryError(
+            f"{service}: PostgreSQL server binaries (postgres, initdb) were not found on PATH "
+            "or in /usr/lib/postgresql/*/bin; install them (Debian/Ubuntu: apt-get install "
+            "postgresql)",
+            service=service,
+        )
+    if spec.version is None:
+        return installed[0]
+    for version, path in installed:
+        if version == spec.version or version.split(".")[0] == spec.version.split(".")[0]:
+            return version, path
+    have = ", ".join(f"{v} ({p})" for v, p in installed)
+    raise MissingBinaryError(
+        f"{service}: services.{service}.version: PostgreSQL {spec.version} was asked for but "
+        f"the installed server is {have}; install postgresql-{spec.version.split('.')[0]} or "
+        "drop 'version'",
+        service=service,
+    )
+
+
+class SocketProbe:
+    """Ready when the admin can connect over the run's private Unix socket."""
+
+    def __init__(self, socket_dir: Path, port: int) -> None:
+        self.socket_dir, self.port = socket_dir, port
+        self.description = f"postgres connect {socket_dir} port {port}"
+
+    def check(self) -> bool:
+        with psycopg.connect(admin_dsn(self.socket_dir, self.port), connect_timeout=2):
+            return True
+
+
+def admin_dsn(socket_dir: Path, port: int) -> str:
+    return f"host={socket_dir} port={port} user={ADMIN} dbname=postgres"
+
+
+def _template(version: str, bin_path: Path, user: str | None, cache_dir: Path) -> Path:
+    """The cached ``initdb`` cluster for this version and user, built once under a lock."""
+    uid = users.ids(user)
+    key = f"{version}-{uid[0] if uid else 'self'}-v1"
+    root = cache_dir / "postgres"
+    target = root / key
+    if (target / "PG_VERSION").exists():
+        return target
+    with locked(root / f"{key}.lock"):
+        if (target / "PG_VERSION").exists():
+            return target
+        root.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+        if uid:
+            shutil.chown(building, uid[0], uid[1])
+        done = subprocess.run(
+            [
+                str(bin_path / "initdb"),
+                "-D",
+                str(building),
+                "-U",
+                ADMIN,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            user=user,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(building, ignore_errors=True)
+            raise StartError(
+                f"initdb failed with exit code {done.returncode}",
+                log_tail=(done.stdout + done.stderr).splitlines()[-30:],
+            )
+        building.rename(target)
+    return target
+
+
+class PostgresKind:
+    name = "postgres"
+    is_job = False
+
+    def attributes(self, spec: ServiceSpec) -> frozenset[str]:
+        return frozenset({"url", "host", "port", "user", "password", "database"})
+
+    def needs_port(self, spec: ServiceSpec, referenced: bool) -> bool:
+        return True
+
+    def make_secrets(self, spec: ServiceSpec) -> dict[str, str]:
+        pg = _spec(spec)
+        return {
+            "user": pg.user or f"u_{secrets.token_hex(4)}",
+            "password": pg.password or secrets.token_urlsafe(18),
+        }
+
+    def exports(self, plan: ServicePlan) -> dict[str, str]:
+        pg = _spec(plan.spec)
+        user, password, db = plan.secrets["user"], plan.secrets["password"], pg.databases[0]
+        return {
+            "host": plan.host,
+            "port": str(plan.port),
+            "user": user,
+            "password": password,
+            "database": db,
+            "url": f"postgresql://{user}:{password}@{plan.host}:{plan.port}/{db}",
+        }
+
+    def check_installed(self, spec: ServiceSpec) -> None:
+        bin_dir(_spec(spec), "postgres")
+
+    def _socket_dir(self, ctx: PrepareContext) -> Path:
+        return ctx.workdir / "sock"
+
+    def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
+        pg = _spec(plan.spec)
+        version, bin_path = bin_dir(pg, plan.name)
+        user = users.unprivileged_user(plan.name)
+        template = _template(version, bin_path, user, ctx.cache_dir)
+        data = ctx.workdir / "data"
+        sock = self._socket_dir(ctx)
+        if len(str(sock)) > _SOCKET_PATH_MAX:
+            raise StartError(
+                f"{plan.name}: the run directory path is too long for a Unix socket ({sock}); "
+                "choose a shorter --data-dir or TEMPSTACK_HOME",
+                service=plan.name,
+            )
+        subprocess.run(["cp", "-a", str(template), str(data)], check=True)
+        sock.mkdir()
+        uid = users.ids(user)
+        if uid:
+            shutil.chown(ctx.workdir, uid[0], uid[1])
+            shutil.chown(sock, uid[0], uid[1])
+        sock.chmod(0o700)
+        (data / "pg_hba.conf").write_text(
+            f"local all {ADMIN} trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        settings: dict[str, str] = {
+            **_FAST_SETTINGS,
+            "listen_addresses": plan.host,
+            "port": str(plan.port),
+            "unix_socket_directories": str(sock),
+        }
+        for key, value in pg.settings.items():
+            settings[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        argv = [str(bin_path / "postgres"), "-D", str(data)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        env = {k: v for k, v in ctx.base_env.items() if not k.startswith("PG")}
+        return Launch(
+            argv=argv,
+            env=env,
+            cwd=ctx.workdir,
+            stop_signal=pg.stop_signal,
+            stop_timeout=pg.stop_timeout,
+            run_as=user,
+        )
+
+    def probe(self, plan: ServicePlan, ctx: PrepareContext) -> Probe:
+        assert plan.port is not None
+        return SocketProbe(self._socket_dir(ctx), plan.port)
+
+    def after_ready(self, plan: ServicePlan, ctx: PrepareContext) -> None:
+        pg = _spec(plan.spec)
+        assert plan.port is not None
+        user, password = plan.secrets["user"], plan.secrets["password"]
+        with psycopg.connect(admin_dsn(self._socket_dir(ctx), plan.port), autocommit=True) as conn:
+            verb = "ALTER" if user == ADMIN else "CREATE"
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                    sql.SQL(verb), sql.Identifier(user), sql.Literal(password)
+                )
+            )
+            for db in pg.databases:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(db), sql.Identifier(user)
+                    )
+                )
