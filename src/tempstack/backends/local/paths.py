@@ -19,6 +19,9 @@ def home() -> Path:
     else:
         path = Path(tempfile.gettempdir()) / f"tempstack-{os.geteuid()}"
     path.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if os.geteuid() == 0 and (path.stat().st_mode & 0o011) != 0o011:
+        # As root, servers run as an unprivileged user who must be able to reach their data.
+        path.chmod(path.stat().st_mode | 0o711)
     return path
 
 
