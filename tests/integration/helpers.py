@@ -51,10 +51,15 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str
 
 def spawn_cli(*args: str, cwd: Path | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     out = log.open("wb") if log else subprocess.DEVNULL
-    return subprocess.Popen(
-        [sys.executable, "-m", "tempstack.cli", *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-        start_new_session=True,  # signals from the test reach only this process
-    )
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tempstack.cli", *args], cwd=cwd, stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # signals from the test reach only this process
+        )
+    finally:
+        if log:
+            out.close()  # type: ignore[union-attr]
 
 
 def states() -> list[dict[str, Any]]:
@@ -99,6 +104,17 @@ def tagged(run_id: str | None = None) -> list[int]:
     return [p for p in found if _alive(p)]
 
 
+def group_members(groups: set[int]) -> list[int]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) in groups and _alive(proc.pid):
+                found.append(proc.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -119,10 +135,14 @@ def port_free(port: int) -> bool:
 def assert_gone(state: dict[str, Any], within: float = 10.0) -> None:
     """Within ``within`` seconds: no process with the run id, ports free, run dir gone."""
     run_id = state["run_id"]
-    ports = [p for p in (state.get("ports") or {}).values() if p] if isinstance(state.get("ports"), dict) else state.get("ports") or []
+    raw_ports = state.get("ports") or {}
+    ports = [p for p in (raw_ports.values() if isinstance(raw_ports, dict) else raw_ports) if p]
+    groups = {int(s["pgid"]) for s in state.get("services", {}).values() if s.get("pgid")}
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        left = tagged(run_id)
+        # by tag, and by process group (servers such as PostgreSQL's children rewrite their
+        # environment for the process title, so the tag alone cannot see them)
+        left = tagged(run_id) + [p for p in group_members(groups) if p not in tagged(run_id)]
         dir_left = Path(state["run_dir"]).exists()
         busy = [p for p in ports if not port_free(p)]
         if not left and not dir_left and not busy:

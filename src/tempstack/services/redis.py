@@ -80,6 +80,9 @@ class RedisKind:
             "no",
             "--logfile",
             "",
+            # keep the environment (and so TEMPSTACK_RUN_ID) readable in /proc/PID/environ
+            "--set-proc-title",
+            "no",
         ]
         if pw := plan.secrets.get("password"):
             argv += ["--requirepass", pw]

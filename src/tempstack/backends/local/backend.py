@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,6 +66,7 @@ class LocalBackend:
                 "backend": self.name,
                 "status": "starting",
                 "created": now_iso(),
+                "created_ts": time.time(),
                 "expires": None,
                 "run_dir": str(run_dir),
                 "report_dir": str(report_dir),

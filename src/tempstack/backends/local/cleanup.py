@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 
 from tempstack.backends.local import paths, ports
-from tempstack.backends.local.process import RUN_ID_VAR, signal_group
-from tempstack.backends.local.state import StateFile, load_state
+from tempstack.backends.local.process import RUN_ID_VAR, group_alive, signal_group
+from tempstack.backends.local.state import StateFile, load_state, ref_alive
 
 SWEEP_GRACE = 3.0  # seconds between the polite signal and SIGKILL when nobody waits in order
 
@@ -49,19 +49,40 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def kill_run_processes(state: dict[str, Any], grace: float = SWEEP_GRACE) -> None:
-    """Politely stop, then SIGKILL, every recorded group and tagged process of the run."""
-    run_id = state["run_id"]
+def recorded_groups(state: dict[str, Any]) -> dict[int, int]:
+    """{pgid: stop signal} for recorded service groups that still hold a process of ours.
+
+    Some servers (redis) rewrite their environment for the process title, so the tag alone
+    cannot find them; the recorded leader (pid and start time) or a group member started
+    after the run was created identifies the group without risking a recycled pgid.
+    """
+    created = state.get("created_ts", 0.0)
+    members: dict[int, list[psutil.Process]] = {}
+    for proc in psutil.process_iter(["create_time"]):
+        try:
+            members.setdefault(os.getpgid(proc.pid), []).append(proc)
+        except (ProcessLookupError, PermissionError):
+            continue
     groups: dict[int, int] = {}
     for svc in state.get("services", {}).values():
         pgid = svc.get("pgid")
-        if pgid:
+        if not pgid:
+            continue
+        ours = ref_alive(svc.get("process")) or any(
+            (p.info["create_time"] or 0) >= created and _alive(p.pid)
+            for p in members.get(int(pgid), [])
+        )
+        if ours:
             groups[int(pgid)] = int(signal.Signals[svc.get("stop_signal", "SIGTERM")])
+    return groups
+
+
+def kill_run_processes(state: dict[str, Any], grace: float = SWEEP_GRACE) -> None:
+    """Politely stop, then SIGKILL, every recorded group and tagged process of the run."""
+    run_id = state["run_id"]
+    groups = recorded_groups(state)
     for pgid, sig in groups.items():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            # only signal a recorded group if a member still carries our tag
-            if any(os.getpgid(p) == pgid for p in tagged_pids(run_id) if _alive(p)):
-                signal_group(pgid, sig)
+        signal_group(pgid, sig)
     tagged = [p for p in tagged_pids(run_id) if _alive(p)]
     for pid in tagged:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -69,10 +90,14 @@ def kill_run_processes(state: dict[str, Any], grace: float = SWEEP_GRACE) -> Non
     deadline = time.monotonic() + grace
     interval = 0.002
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in tagged_pids(run_id)):
+        if not any(_alive(p) for p in tagged_pids(run_id)) and not any(
+            group_alive(g) for g in groups
+        ):
             break
         time.sleep(interval)
         interval = min(interval * 1.5, 0.1)
+    for pgid in groups:
+        signal_group(pgid, signal.SIGKILL)
     for _ in range(3):
         left = [p for p in tagged_pids(run_id) if _alive(p)]
         if not left:
