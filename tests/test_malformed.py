@@ -96,7 +96,9 @@ def expected_text(path: Path) -> str:
 
 def assert_nothing_created(result: Result) -> None:
     runs = result.home / "runs"
-    assert not runs.exists() or not any(runs.iterdir()), f"runs were created: {list(runs.iterdir())}"
+    assert not runs.exists() or not any(runs.iterdir()), (
+        f"runs were created: {list(runs.iterdir())}"
+    )
     assert not any(result.cwd.iterdir()), f"files created in cwd: {list(result.cwd.iterdir())}"
 
 
@@ -179,8 +181,11 @@ def test_cross_checks_report_every_problem(tmp_path: Path) -> None:
     result = run_check(tmp_path, "-f", str(stack))
     assert_rejected(result, str(stack))
     assert len(result.lines) == 3, result.stderr
-    for key in ("services.api.depends_on.cache", "services.api.env.DATABASE_URL",
-                "services.api.env_file"):
+    for key in (
+        "services.api.depends_on.cache",
+        "services.api.env.DATABASE_URL",
+        "services.api.env_file",
+    ):
         assert sum(f": {key}: " in line for line in result.lines) == 1, result.stderr
 
 

@@ -218,7 +218,7 @@ def test_topo_order_keeps_declaration_order_for_independent_services() -> None:
 
 def test_teardown_waves_stop_dependents_first() -> None:
     waves = teardown_waves(DEPS, list(DEPS))
-    assert waves == [["worker", "cache"], ["api"], ["migrate"], ["db"]]
+    assert waves == [["worker"], ["api"], ["migrate", "cache"], ["db"]]
     wave_of = {name: i for i, wave in enumerate(waves) for name in wave}
     for name, targets in DEPS.items():
         for t in targets:
