@@ -169,6 +169,8 @@ class Tracker:
     root: Path
     run_ids: set[str] = field(default_factory=set)
     processes: list[tuple[str, psutil.Process]] = field(default_factory=list)
+    ports: set[int] = field(default_factory=set)
+    started: float = field(default_factory=time.time)
 
     def track(self, label: str, pid: int | None) -> None:
         if pid is None:
@@ -204,7 +206,20 @@ class Tracker:
                     and proc.is_running()
                     and proc.status() != psutil.STATUS_ZOMBIE
                 ):
+                    seen.add(proc.pid)
                     left.append(f"pid {proc.pid}: {label} is still running")
+        # redis-server overwrites its environment with its process title, so also look for
+        # anything started during the benchmark that still listens on a port we used
+        for conn in psutil.net_connections(kind="inet"):
+            port = getattr(conn.laddr, "port", None)
+            if conn.status != psutil.CONN_LISTEN or port not in self.ports:
+                continue
+            if conn.pid is None or conn.pid in seen:
+                continue
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(conn.pid).create_time() >= self.started - 1:
+                    seen.add(conn.pid)
+                    left.append(f"pid {conn.pid} still listens on port {port}")
         return left
 
 
@@ -260,6 +275,8 @@ def tempstack_iteration(
         pids = [info.pid for info in run.services.values() if info.pid is not None]
         for name, info in run.services.items():
             tracker.track(f"tempstack {name}", info.pid)
+            if info.port is not None:
+                tracker.ports.add(info.port)
         with psycopg.connect(run.env["DB_URL"], connect_timeout=5) as conn:
             conn.execute("SELECT 1")
         redis_ping(int(run.env["CACHE_PORT"]))
@@ -323,6 +340,7 @@ class PeerRun:
         # pytest-postgresql's postgresql_proc fixture: port, temp dir, executor, template db
         pg_port = port_for.get_port(None)
         assert pg_port is not None
+        self.tracker.ports.add(pg_port)
         tmpdir = self._mktemp("pytest-postgresql-")
         if self.setup.owner:
             os.chown(tmpdir, *self.setup.owner)
@@ -360,6 +378,7 @@ class PeerRun:
         # pytest-redis's redis_proc fixture
         redis_port = port_for.get_port(None)
         assert redis_port is not None
+        self.tracker.ports.add(redis_port)
         self.redis = RedisExecutor(
             executable=self.setup.redis_server,
             databases=REDIS_DATABASES,
@@ -377,6 +396,7 @@ class PeerRun:
         # the HTTP process, as a hand-written harness starts and awaits it
         http_port = port_for.get_port(None)
         assert http_port is not None
+        self.tracker.ports.add(http_port)
         self.http = HTTPExecutor(
             [*self.setup.http_argv, str(http_port), "--bind", HOST],
             url=f"http://{HOST}:{http_port}/",
@@ -626,8 +646,8 @@ def run_benchmark(runs: int, json_path: Path | None) -> int:
     left = tracker.leftovers()
     assert not left, "processes left running:\n" + "\n".join(left)
     print(
-        f"cleanup: nothing left running ({len(tracker.run_ids)} tempstack runs and "
-        f"{len(tracker.processes)} tracked processes checked with psutil)"
+        f"cleanup: nothing left running ({len(tracker.run_ids)} tempstack runs, "
+        f"{len(tracker.processes)} processes and {len(tracker.ports)} ports checked with psutil)"
     )
     if json_path is not None:
         result["leftover_processes"] = left

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-_HOME = Path(tempfile.mkdtemp(prefix="tempstack-tests-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+_HOME = Path(
+    tempfile.mkdtemp(
+        prefix="tempstack-tests-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
+)
 os.environ["TEMPSTACK_HOME"] = str(_HOME)
 # Ports for tests come from their own range, so a developer's live runs never interfere.
 os.environ.setdefault("TEMPSTACK_PORT_RANGE", "16000-19999")

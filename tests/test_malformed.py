@@ -20,27 +20,6 @@ CORPUS = Path(__file__).parent / "malformed"
 FILES = sorted(CORPUS.glob("*.toml"))
 UNSET_VAR = "TEMPSTACK_TEST_SURELY_UNSET_VARIABLE"
 
-# Cases that fail because of a bug in src/, not in the corpus. Strict: when the bug is
-# fixed the case XPASSes, the run fails, and the entry must be removed from here.
-KNOWN_BUGS: dict[str, str] = {
-    "kind_wrong_type.toml": (
-        "spec/load.py _services: `kind not in SERVICE_MODELS` raises TypeError "
-        "(unhashable type: 'list') for a non-string kind; traceback, exit 1"
-    ),
-    "service_env_number.toml": (
-        "spec/errors.py _is_tag drops every location part starting with an uppercase "
-        "letter, so the key is reported as services.api.env instead of services.api.env.PORT"
-    ),
-    "depends_on_bad_condition.toml": (
-        "spec/errors.py convert: the list[str] alternative of depends_on is reported as a "
-        "second, misleading line 'services.api.depends_on: expected a list'"
-    ),
-    "command_list_item_wrong_type.toml": (
-        "spec/errors.py convert: the str alternative of command is reported as a second "
-        "line 'services.api.command: expected a string, got [...]'"
-    ),
-}
-
 
 @dataclass
 class Result:
@@ -60,8 +39,8 @@ def run_check(
 ) -> Result:
     """``python -m tempstack.cli check ARGS`` with a private TEMPSTACK_HOME.
 
-    ``columns`` pins the console width so the outer terminal cannot change the output;
-    see ``test_error_lines_are_not_wrapped_at_default_width`` for why it has to be wide.
+    ``columns`` pins the console width so the outer terminal cannot change the output
+    (``test_error_lines_are_not_wrapped_at_default_width`` checks the default width).
     """
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -114,22 +93,11 @@ def assert_rejected(result: Result, shown: str) -> None:
 
 def test_corpus_is_large_enough() -> None:
     assert len(FILES) >= 30, f"only {len(FILES)} malformed files"
-    for name in KNOWN_BUGS:
-        assert (CORPUS / name).is_file(), f"KNOWN_BUGS names a missing file {name}"
 
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(
-            p,
-            id=p.stem,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[p.name])]
-            if p.name in KNOWN_BUGS
-            else [],
-        )
-        for p in FILES
-    ],
+    [pytest.param(p, id=p.stem) for p in FILES],
 )
 def test_malformed_file_is_rejected(path: Path, tmp_path: Path) -> None:
     expect = expected_text(path)
@@ -218,13 +186,6 @@ def test_pyproject_keys_are_prefixed(tmp_path: Path) -> None:
     assert sorted(p.name for p in project.iterdir()) == ["pyproject.toml"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "report/console.py: the stderr Console wraps long lines at the terminal width "
-        "(80 columns when piped), splitting one error into several lines"
-    ),
-)
 def test_error_lines_are_not_wrapped_at_default_width(tmp_path: Path) -> None:
     path = CORPUS / "unknown_service_key.toml"
     result = run_check(tmp_path, "-f", str(path), columns=None)

@@ -1,19 +1,40 @@
 """tempstack: throwaway, isolated copies of an application's whole stack, always cleaned up.
 
-The public API is what ``__all__`` lists; everything else is internal.
+The public API is what ``__all__`` lists; everything else is internal. Names are imported
+on first use, so small helper processes (the reaper) that import a submodule do not pay
+for the whole package.
 """
 
-from tempstack.errors import (
-    SpecError,
-    SpecErrors,
-    StackTimeout,
-    StartError,
-    TempstackError,
-    UsageError,
-)
-from tempstack.stack import Run, RunResult, ServiceInfo, Stack
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tempstack.errors import (
+        SpecError,
+        SpecErrors,
+        StackTimeout,
+        StartError,
+        TempstackError,
+        UsageError,
+    )
+    from tempstack.stack import Run, RunResult, ServiceInfo, Stack
 
 __version__ = "0.1.0"
+
+_WHERE = {
+    "Run": "tempstack.stack",
+    "RunResult": "tempstack.stack",
+    "ServiceInfo": "tempstack.stack",
+    "Stack": "tempstack.stack",
+    "SpecError": "tempstack.errors",
+    "SpecErrors": "tempstack.errors",
+    "StackTimeout": "tempstack.errors",
+    "StartError": "tempstack.errors",
+    "TempstackError": "tempstack.errors",
+    "UsageError": "tempstack.errors",
+}
 
 __all__ = [
     "Run",
@@ -28,3 +49,9 @@ __all__ = [
     "UsageError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'tempstack' has no attribute {name!r}")

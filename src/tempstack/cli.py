@@ -145,7 +145,7 @@ def check(stack_file: Path | None) -> None:
     """Validate the stack file and print the resolved graph; starts nothing."""
     stack = Stack.load(stack_file)
     loaded = stack.loaded
-    from tempstack.services import KINDS
+    from tempstack.services.kinds import KINDS
 
     out.print(f"[bold]{loaded.name}[/bold]  ({loaded.path})")
     for name in loaded.order:

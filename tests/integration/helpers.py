@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,19 +42,29 @@ def home() -> Path:
     return Path(os.environ["TEMPSTACK_HOME"])
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tempstack.cli", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})}, check=False,
+        [sys.executable, "-m", "tempstack.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
 
 
-def spawn_cli(*args: str, cwd: Path | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn_cli(
+    *args: str, cwd: Path | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     out = log.open("wb") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "tempstack.cli", *args], cwd=cwd, stdout=out,
+            [sys.executable, "-m", "tempstack.cli", *args],
+            cwd=cwd,
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # signals from the test reach only this process
         )
@@ -82,7 +93,9 @@ def wait_for_status(status: str, count: int = 1, timeout: float = 60) -> list[di
         if len(found) >= count:
             return found
         time.sleep(0.05)
-    raise AssertionError(f"no {count} run(s) with status {status!r}; have {[s.get('status') for s in states()]}")
+    raise AssertionError(
+        f"no {count} run(s) with status {status!r}; have {[s.get('status') for s in states()]}"
+    )
 
 
 def tagged(run_id: str | None = None) -> list[int]:
@@ -152,10 +165,8 @@ def assert_gone(state: dict[str, Any], within: float = 10.0) -> None:
 
 
 def kill(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from .helpers import assert_gone, basic_stack, cli, kill, states, wait_for_status
+from .helpers import assert_gone, basic_stack, cli, kill, states
 
 
 def test_check_prints_the_graph_and_starts_nothing(write_stack) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +57,9 @@ def test_detach_ps_env_logs_down(write_stack, tmp_path: Path) -> None:  # type: 
     assert f"export TEMPSTACK_RUN_ID={run_id}" in shell
     dotenv = cli("env", run_id, "--format", "dotenv").stdout
     assert f"DB_PORT={as_json['DB_PORT']}" in dotenv
-    sourced = subprocess.run(["bash", "-c", f"{shell}\necho $DB_URL"], capture_output=True, text=True)
+    sourced = subprocess.run(
+        ["bash", "-c", f"{shell}\necho $DB_URL"], capture_output=True, text=True
+    )
     assert sourced.stdout.strip() == as_json["DB_URL"]
 
     logs = cli("logs", run_id, "db", "--tail", "50")
@@ -87,7 +89,9 @@ kind = "redis"
 def test_eight_stacks_at_once_all_ready_no_port_shared(write_stack) -> None:  # type: ignore[no-untyped-def]
     path = write_stack(basic_stack("many"))
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: cli("up", "-f", str(path), "-d", "--timeout", "3m"), range(8)))
+        results = list(
+            pool.map(lambda _: cli("up", "-f", str(path), "-d", "--timeout", "3m"), range(8))
+        )
     try:
         for r in results:
             assert r.returncode == 0, r.stderr
@@ -105,13 +109,16 @@ def test_eight_stacks_at_once_all_ready_no_port_shared(write_stack) -> None:  # 
 
 
 def test_run_passes_stages_with_exports(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = write_stack(basic_stack("stages") + f"""
+    path = write_stack(
+        basic_stack("stages")
+        + """
 [stages.smoke]
 run = "test -n \\"$DB_URL\\" && test -n \\"$TEMPSTACK_RUN_ID\\" && echo url=$WEB_URL"
 [stages.second]
 run = ["python3", "-c", "import os; print('db', os.environ['DB_DATABASE'])"]
-env = {{ EXTRA = "${{db.port}}" }}
-""")
+env = { EXTRA = "${db.port}" }
+"""
+    )
     done = cli("run", "-f", str(path), "--report-dir", str(tmp_path / "rep"))
     assert done.returncode == 0, done.stderr
     assert "url=http://127.0.0.1:" in done.stdout and "db app" in done.stdout
@@ -124,12 +131,15 @@ env = {{ EXTRA = "${{db.port}}" }}
 
 
 def test_failing_stage_exits_1_and_writes_bundle(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = write_stack(basic_stack("failing") + """
+    path = write_stack(
+        basic_stack("failing")
+        + """
 [stages.ok]
 run = "true"
 [stages.bad]
 run = "echo 'assert 2 == 3' >&2; exit 9"
-""")
+"""
+    )
     done = cli("run", "-f", str(path), "--report-dir", str(tmp_path / "rep"))
     assert done.returncode == 1, done.stderr
     bundle = json.loads((tmp_path / "rep" / "failure" / "bundle.json").read_text())

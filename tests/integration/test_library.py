@@ -39,8 +39,17 @@ def test_up_exports_real_services_and_cleans_up(write_stack) -> None:  # type: i
         assert redis_ping("127.0.0.1", int(env["CACHE_PORT"])) == b"+PONG\r\n"
         assert httpx.get(run.url("web")).status_code == 200
         assert run.services["web"].pid is not None
-        assert set(env) >= {"DB_URL", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_DATABASE",
-                            "CACHE_URL", "WEB_URL", "TEMPSTACK_RUN_ID", "TEMPSTACK_RUN_DIR"}
+        assert set(env) >= {
+            "DB_URL",
+            "DB_PORT",
+            "DB_USER",
+            "DB_PASSWORD",
+            "DB_DATABASE",
+            "CACHE_URL",
+            "WEB_URL",
+            "TEMPSTACK_RUN_ID",
+            "TEMPSTACK_RUN_DIR",
+        }
         assert Path(env["TEMPSTACK_RUN_DIR"]).is_dir()
         # the process got the interpolated env and PORT
         web_pid = run.services["web"].pid
@@ -102,13 +111,17 @@ command = "echo migration 42 broke; exit 3"
 command = ["{sys.executable}", "-c", "import time; time.sleep(60)"]
 depends_on = {{ migrate = "completed" }}
 """)
-    with pytest.raises(StartError, match="job migrate failed with exit code 3") as info, \
-            tempstack.Stack.load(path).up():
+    with (
+        pytest.raises(StartError, match="job migrate failed with exit code 3") as info,
+        tempstack.Stack.load(path).up(),
+    ):
         pass
     assert "migration 42 broke" in str(info.value)
 
 
-def test_env_layers_env_file_and_escapes(write_stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_env_layers_env_file_and_escapes(
+    write_stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("FROM_CALLER", "caller-value")
     (tmp_path / "app.env").write_text("FROM_FILE=file\nOVERRIDE=file\n")
     out = tmp_path / "env.out"
@@ -121,7 +134,8 @@ OVERRIDE = "top"
 [services.dump]
 kind = "job"
 env_file = "app.env"
-env = {{ OVERRIDE = "own", PRICE = "$$5", CALLER = "${{FROM_CALLER}}", DEFAULTED = "${{NOPE_UNSET:-fallback}}" }}
+env = {{ OVERRIDE = "own", PRICE = "$$5", CALLER = "${{FROM_CALLER}}", \
+DEFAULTED = "${{NOPE_UNSET:-fallback}}" }}
 command = "env > {out}"
 """)
     with tempstack.Stack.load(path).up():
@@ -148,7 +162,10 @@ databases = ["orders"]
 settings = { max_connections = 17, work_mem = "8MB" }
 """)
     with tempstack.Stack.load(path).up() as run:
-        assert run.env["DB_URL"] == f"postgresql://shop:s3cret-pw@127.0.0.1:{run.env['DB_PORT']}/orders"
+        assert (
+            run.env["DB_URL"]
+            == f"postgresql://shop:s3cret-pw@127.0.0.1:{run.env['DB_PORT']}/orders"
+        )
         with psycopg.connect(run.env["DB_URL"]) as conn:
             assert conn.execute("show max_connections").fetchone() == ("17",)
             assert conn.execute("show work_mem").fetchone() == ("8MB",)
@@ -164,6 +181,10 @@ name = "pgver"
 kind = "postgres"
 version = "9"
 """)
-    with pytest.raises(MissingBinaryError, match=r"PostgreSQL 9 was asked for.*install postgresql-9"), \
-            tempstack.Stack.load(path).up():
+    with (
+        pytest.raises(
+            MissingBinaryError, match=r"PostgreSQL 9 was asked for.*install postgresql-9"
+        ),
+        tempstack.Stack.load(path).up(),
+    ):
         pass

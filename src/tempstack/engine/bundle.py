@@ -18,10 +18,15 @@ MASK = "***"
 LOG_LINES = 200
 
 
+def mask_url(value: str) -> str:
+    """``scheme://user:secret@host`` shown as ``scheme://user:***@host``."""
+    return _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", value)
+
+
 def mask_value(key: str, value: str, secrets: set[str]) -> str:
     if _SECRET_KEY.search(key) and value:
         return MASK
-    value = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", value)
+    value = mask_url(value)
     for secret in secrets:
         if secret and len(secret) >= 4:
             value = value.replace(secret, MASK)

@@ -29,7 +29,8 @@ from tempstack.engine.bundle import write_bundle
 from tempstack.engine.journal import Journal
 from tempstack.errors import StackTimeout, StartError, TempstackError
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
-from tempstack.services import KINDS, PrepareContext, ServicePlan
+from tempstack.services.base import PrepareContext, ServicePlan
+from tempstack.services.kinds import KINDS
 from tempstack.spec.graph import teardown_waves
 from tempstack.spec.interpolate import resolver, substitute
 from tempstack.spec.load import LoadedStack, read_env_files

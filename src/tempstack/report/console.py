@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 
 from tempstack.engine import ServiceStatus, State
+from tempstack.engine.bundle import mask_url
 
 _STYLE = {
     State.PENDING: "dim",
@@ -29,7 +30,7 @@ _STYLE = {
     State.STOPPED: "dim",
 }
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -61,7 +62,9 @@ class Progress:
                 self._live.update(self._table())
             elif status.state not in (State.STOPPING, State.STOPPED):
                 where = (
-                    f"  {status.url or status.port or ''}" if status.state is State.READY else ""
+                    f"  {mask_url(status.url or str(status.port or ''))}"
+                    if status.state is State.READY
+                    else ""
                 )
                 extra = f"  {status.error}" if status.error else ""
                 line = f"  {status.name:<16} {status.state.value:<10} {status.since:7.3f}s"
@@ -71,7 +74,7 @@ class Progress:
         table = Table(box=None, show_header=False, pad_edge=False)
         for s in self.statuses.values():
             style = _STYLE.get(s.state, "")
-            endpoint = s.url or (str(s.port) if s.port else "")
+            endpoint = mask_url(s.url or (str(s.port) if s.port else ""))
             table.add_row(
                 f"  {s.name}",
                 s.kind,
@@ -88,7 +91,7 @@ def print_endpoints(exports: dict[str, dict[str, str]], env: dict[str, str], run
     table.add_column("service")
     table.add_column("endpoint")
     for name, attrs in exports.items():
-        table.add_row(name, attrs.get("url") or attrs.get("port") or "-")
+        table.add_row(name, mask_url(attrs.get("url") or attrs.get("port") or "-"))
     out.print(table)
     out.print("\n[bold]environment[/bold] (also: tempstack env)")
     for key, value in env.items():

@@ -32,6 +32,8 @@ class ProcessKind:
     is_job = False
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
+        if isinstance(spec, ProcessService) and spec.port is False:
+            return frozenset()  # `port = false`: listens on nothing we know of
         return frozenset({"url", "host", "port"})
 
     def needs_port(self, spec: ServiceSpec, referenced: bool) -> bool:

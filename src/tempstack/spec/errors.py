@@ -10,8 +10,6 @@ from pydantic import BaseModel, ValidationError
 
 from tempstack.errors import SpecError
 
-# pydantic adds the member type of a union to the location ("command", "str"); drop those.
-_TYPE_TAGS = ("str", "int", "float", "bool", "list[", "dict[", "function-", "lax-", "json-")
 _TYPE_WORDS = {
     "string_type": "a string",
     "int_type": "an integer",
@@ -27,8 +25,36 @@ _TYPE_WORDS = {
 }
 
 
-def _is_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part.startswith(_TYPE_TAGS) or part[:1].isupper())
+_SCALAR_TAGS = frozenset({"str", "int", "float", "bool", "none"})
+
+
+def _holds(container: Any, part: Any) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
+def _input_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """The parts of a pydantic location that are real places in the stack file.
+
+    pydantic inserts the member type of a union into the location (``command``, ``str``).
+    A part that exists in the input is a user key and is always kept, whatever it is
+    called; a part that does not is either a missing field of ours (a lowercase name) or
+    such a type tag (``str``, ``list[str]``, ``function-after[...]``, a class name).
+    """
+    out: list[Any] = []
+    current = data
+    for part in loc:
+        if _holds(current, part):
+            current = current[part]
+        elif isinstance(part, str) and (
+            part in _SCALAR_TAGS or "[" in part or "-" in part or part[:1].isupper()
+        ):
+            continue
+        else:
+            current = None
+        out.append(part)
+    return tuple(out)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -69,20 +95,35 @@ def valid_keys(model: type[BaseModel]) -> str:
 
 
 def convert(
-    exc: ValidationError, model: type[BaseModel], file: str, prefix: str, what: str
+    exc: ValidationError,
+    model: type[BaseModel],
+    file: str,
+    prefix: str,
+    what: str,
+    data: Any = None,
 ) -> list[SpecError]:
-    """One ``SpecError`` per distinct location; union alternatives are merged into one line."""
+    """One ``SpecError`` per distinct location; union alternatives are merged into one line.
+
+    When a union fails both as a whole (``expected a list``) and inside one member
+    (``depends_on.db: got 'healthy'``), only the deeper, more specific line is kept.
+    """
     grouped: dict[tuple[Any, ...], list[Any]] = {}
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not _is_tag(p))
+        loc = _input_path(tuple(err["loc"]), data)
         grouped.setdefault(loc, []).append(err)
+    for loc in list(grouped):
+        only_types = all(e["type"] in _TYPE_WORDS for e in grouped[loc])
+        deeper = any(len(o) > len(loc) and o[: len(loc)] == loc for o in grouped)
+        if only_types and deeper:
+            del grouped[loc]
     out: list[SpecError] = []
     for loc, errs in grouped.items():
         key = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
         first = errs[0]
         if first["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
-            valid = f"; valid keys for {what}: {valid_keys(parent)}" if parent else ""
+            here = what if len(loc) == 1 else f"{'.'.join(map(str, loc[:-1]))}"
+            valid = f"; valid keys for {here}: {valid_keys(parent)}" if parent else ""
             out.append(SpecError(file, key, f"unknown key{valid}"))
             continue
         if first["type"] == "missing":

@@ -74,10 +74,11 @@ def resolver(
             name = self_name if ref.service == "self" and self_name else ref.service
             return exports[name][ref.attr]
         assert ref.var is not None
-        if ref.var in environ:
-            return environ[ref.var]
-        if ref.default is not None:
-            return ref.default
-        raise KeyError(ref.var)
+        value = environ.get(ref.var)
+        if ref.default is not None and not value:
+            return ref.default  # like the shell's ${VAR:-default}: unset or empty
+        if value is None:
+            raise KeyError(ref.var)
+        return value
 
     return lookup

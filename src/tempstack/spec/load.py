@@ -24,6 +24,7 @@ from tempstack.spec.interpolate import InterpolationSyntaxError, Ref, parse
 from tempstack.spec.model import (
     SERVICE_MODELS,
     Condition,
+    EnvTable,
     JobService,
     ProcessService,
     ServiceSpec,
@@ -141,7 +142,7 @@ class _Checker:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            self.errors.extend(spec_errors.convert(exc, model, self.file, key, what))
+            self.errors.extend(spec_errors.convert(exc, model, self.file, key, what, data))
             return None
 
     def run(self, data: dict[str, Any], path: Path) -> LoadedStack | None:
@@ -151,7 +152,7 @@ class _Checker:
                     self.key(top), f"unknown section; valid sections: {', '.join(_TOP_KEYS)}"
                 )
         meta = self.validate(StackMeta, data.get("stack", {}), self.key("stack"), "[stack]")
-        env = self._string_table(data.get("env", {}), self.key("env"))
+        env = self._env_table(data.get("env", {}))
         services = self._services(data.get("services", {}))
         stages = self._stages(data.get("stages", {}))
         if meta is None or self.errors:
@@ -165,17 +166,9 @@ class _Checker:
             loaded.order = topo_order(loaded.deps)
         return loaded
 
-    def _string_table(self, value: Any, key: str) -> dict[str, str]:
-        if not isinstance(value, dict):
-            self.error(key, f'expected a table of NAME = "value", got {type(value).__name__}')
-            return {}
-        out: dict[str, str] = {}
-        for k, v in value.items():
-            if isinstance(v, bool) or not isinstance(v, str | int | float):
-                self.error(f"{key}.{k}", f"expected a string or number, got {v!r}")
-            else:
-                out[k] = str(v)
-        return out
+    def _env_table(self, value: Any) -> dict[str, str]:
+        parsed = self.validate(EnvTable, {"env": value}, self.prefix, "[env]")
+        return dict(parsed.env) if parsed is not None else {}
 
     def _services(self, raw: Any) -> dict[str, ServiceSpec]:
         out: dict[str, ServiceSpec] = {}
@@ -199,7 +192,7 @@ class _Checker:
             if kind is None:
                 self.error(key, f"needs 'kind' (one of {kinds}) or a 'command' to run")
                 continue
-            if kind not in SERVICE_MODELS:
+            if not isinstance(kind, str) or kind not in SERVICE_MODELS:
                 self.error(f"{key}.kind", f"unknown kind {kind!r}; valid kinds: {kinds}")
                 continue
             model = SERVICE_MODELS[kind]
@@ -267,7 +260,7 @@ class _Checker:
             )
 
     def _references(self, loaded: LoadedStack, data: dict[str, Any]) -> None:
-        from tempstack.services import KINDS
+        from tempstack.services.kinds import KINDS
 
         services = loaded.spec.services
         attrs = {n: KINDS[s.kind].attributes(s) for n, s in services.items()}

@@ -44,7 +44,15 @@ def parse_signal(value: Any) -> str:
     raise ValueError(f"{value!r} is not a signal; use a name such as SIGTERM, SIGINT or SIGQUIT")
 
 
+def _env_value(value: Any) -> Any:
+    """Numbers are fine as environment values (``PORT = 8080``); booleans are ambiguous."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+EnvValue = Annotated[str, BeforeValidator(_env_value)]
 SignalName = Annotated[str, BeforeValidator(parse_signal)]
 Command = str | list[str]
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
@@ -116,7 +124,7 @@ class _ServiceBase(_Strict):
 
 class _CommandFields(_ServiceBase):
     command: Command
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
     env_file: str | list[str] | None = None
     cwd: str | None = None
 
@@ -177,19 +185,16 @@ class StageSpec(_Strict):
     kind: Literal["command"] = "command"
     run: Command
     cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
     timeout: Duration | None = None
+
+
+class EnvTable(_Strict):
+    env: dict[str, EnvValue] = Field(default_factory=dict)
 
 
 class StackSpec(_Strict):
     stack: StackMeta
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     stages: dict[str, StageSpec] = Field(default_factory=dict)
-
-
-def dependencies(service: _ServiceBase) -> dict[str, Condition]:
-    """``depends_on`` as a mapping; a bare list means each name ``ready``."""
-    if isinstance(service.depends_on, list):
-        return {name: Condition.READY for name in service.depends_on}
-    return dict(service.depends_on)

@@ -105,11 +105,8 @@ class LocalBackend:
         except (BrokenPipeError, ValueError):
             pass
         self._reaper_pipe = None
-        if word == "done":
-            try:
-                self._reaper.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._reaper.kill()
+        # The reaper exits on its own; collect its exit status off the caller's path.
+        threading.Thread(target=self._reaper.wait, name="ts-reaper-wait", daemon=True).start()
 
     def close(self, *, keep_until: float | None = None) -> None:
         """Final sweep and removal; with ``keep_until`` the reaper keeps the run instead."""
