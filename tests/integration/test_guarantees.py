@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from .helpers import SIGNALS, assert_gone, basic_stack, cli, kill, spawn_cli, wait_for_status
+from .helpers import (
+    SIGNALS,
+    assert_gone,
+    basic_stack,
+    cli,
+    kill,
+    spawn_cli,
+    tagged,
+    wait_for_status,
+)
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGKILL"])
@@ -106,3 +118,79 @@ ready = {{ tcp = true, timeout = "10m" }}
     kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert_gone(found[0], within=10)
+
+
+def test_teardown_goes_in_reverse_dependency_order(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    order = tmp_path / "order.txt"
+
+    def svc(name: str, after: str | None) -> str:
+        dep = f'depends_on = {{ {after} = "ready" }}\n' if after else ""
+        script = (
+            f"trap 'echo {name} >> {order}; exit 0' TERM; echo up; while :; do sleep 0.05; done"
+        )
+        return f'[services.{name}]\ncommand = "{script}"\nready = {{ log = "^up$" }}\n{dep}'
+
+    path = write_stack(
+        '[stack]\nname = "order"\n'
+        + svc("base", None)
+        + svc("middle", "base")
+        + svc("top", "middle")
+        + svc("side", "base")
+    )
+    import tempstack
+
+    with tempstack.Stack.load(path).up():
+        pass
+    stopped = order.read_text().split()
+    assert set(stopped) == {"base", "middle", "top", "side"}
+    assert stopped.index("top") < stopped.index("middle") < stopped.index("base")
+    assert stopped.index("side") < stopped.index("base")
+
+
+def test_sigterm_during_a_stage_stops_the_stage_and_the_stack(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "stage-started"
+    path = write_stack(
+        basic_stack("midstage")
+        + f"""
+[stages.long]
+run = "touch {marker}; sleep 600"
+"""
+    )
+    proc = spawn_cli("run", "-f", str(path), log=tmp_path / "run.log")
+    (state,) = wait_for_status("ready")
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130, (tmp_path / "run.log").read_text()
+    assert_gone(state, within=10)
+    assert tagged(state["run_id"]) == []  # the stage's `sleep` carried the run id too
+
+
+def test_data_dir_holds_the_run_and_is_removed(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a long path (the socket goes to a short recorded dir) that the server user can reach
+    base = Path(tempfile.mkdtemp(prefix="tempstack-datadir-", dir="/tmp"))
+    base.chmod(0o755)
+    data = base / ("deeply-nested-" * 4) / "data"
+    path = write_stack(basic_stack("datadir"))
+    proc = spawn_cli("up", "-f", str(path), "--data-dir", str(data), log=tmp_path / "up.log")
+    (state,) = wait_for_status("ready")
+    assert Path(state["run_dir"]).parent == data.resolve()
+    assert (data / state["run_id"] / "db" / "data" / "PG_VERSION").exists()
+    kill(proc.pid, signal.SIGINT)
+    proc.wait(timeout=30)
+    assert_gone(state)
+    assert list(data.iterdir()) == []
+    assert all(not Path(d).exists() for d in state["dirs"])
+    shutil.rmtree(base)
+
+
+def test_unreachable_data_dir_is_a_clear_error_when_root(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if os.geteuid() != 0:
+        pytest.skip("only root runs PostgreSQL as another user")
+    tmp_path.chmod(0o700)
+    done = cli(
+        "up", "-f", str(write_stack(basic_stack("private"))), "--data-dir", str(tmp_path / "d")
+    )
+    assert done.returncode == 3
+    assert "not searchable by others" in done.stderr and "--data-dir" in done.stderr

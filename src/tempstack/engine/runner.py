@@ -179,6 +179,7 @@ class Engine:
                 stack_dir=self.loaded.root,
                 cache_dir=self.backend.cache_dir(),
                 base_env={**self.base_env, **own},
+                record_dir=self.backend.record_dir,
             )
         self.backend.record(
             ports={n: p.port for n, p in self.plans.items()},

@@ -7,6 +7,7 @@ where processes run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -54,6 +55,9 @@ class PrepareContext:
     stack_dir: Path  # directory holding the stack file (relative paths start here)
     cache_dir: Path  # per-machine cache that outlives runs
     base_env: dict[str, str]  # caller env + [env] + the service's own env, interpolated
+    #: record a directory outside ``workdir`` in the run's state before creating it, so
+    #: teardown (and the reaper) removes it too
+    record_dir: Callable[[Path], None] = lambda path: None
 
 
 class ServiceKind(Protocol):

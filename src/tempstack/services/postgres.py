@@ -7,8 +7,10 @@ off because the data is thrown away. As root the server runs as an unprivileged 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -123,6 +125,20 @@ def _template(version: str, bin_path: Path, user: str | None, cache_dir: Path) -
     return target
 
 
+def _check_reachable(path: Path, user: str | None, service: str) -> None:
+    """The unprivileged server user must be able to walk down to its data directory."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            raise StartError(
+                f"{service}: PostgreSQL runs as user {user!r} (tempstack is root) and cannot "
+                f"reach {path}: {parent} is not searchable by others (mode "
+                f"{stat.S_IMODE(mode):o}); choose a --data-dir or TEMPSTACK_HOME under "
+                "/dev/shm or /tmp, or chmod o+x it",
+                service=service,
+            )
+
+
 class PostgresKind:
     name = "postgres"
     is_job = False
@@ -156,7 +172,12 @@ class PostgresKind:
         bin_dir(_spec(spec), "postgres")
 
     def _socket_dir(self, ctx: PrepareContext) -> Path:
-        return ctx.workdir / "sock"
+        """Private socket directory; a short one in /tmp when the run dir path is too long."""
+        own = ctx.workdir / "sock"
+        if len(str(own)) <= _SOCKET_PATH_MAX:
+            return own
+        digest = hashlib.sha1(str(ctx.workdir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"tempstack-sock-{digest}"
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
         pg = _spec(plan.spec)
@@ -165,15 +186,13 @@ class PostgresKind:
         template = _template(version, bin_path, user, ctx.cache_dir)
         data = ctx.workdir / "data"
         sock = self._socket_dir(ctx)
-        if len(str(sock)) > _SOCKET_PATH_MAX:
-            raise StartError(
-                f"{plan.name}: the run directory path is too long for a Unix socket ({sock}); "
-                "choose a shorter --data-dir or TEMPSTACK_HOME",
-                service=plan.name,
-            )
+        uid = users.ids(user)
+        if uid:
+            _check_reachable(ctx.workdir, user, plan.name)
+        if not sock.is_relative_to(ctx.workdir):
+            ctx.record_dir(sock)
         subprocess.run(["cp", "-a", str(template), str(data)], check=True)
         sock.mkdir()
-        uid = users.ids(user)
         if uid:
             shutil.chown(ctx.workdir, uid[0], uid[1])
             shutil.chown(sock, uid[0], uid[1])

@@ -131,6 +131,12 @@ class LocalBackend:
             self.state.save()
         return HOST, port
 
+    def record_dir(self, path: Path) -> None:
+        assert self.state is not None
+        with self.state._lock:
+            self.state.data["dirs"].append(str(path))
+            self.state.save()
+
     def workdir(self, service: str) -> Path:
         path = self.run_dir / service
         path.mkdir(exist_ok=True, mode=0o755)
