@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,9 +68,25 @@ def test_detach_ps_env_logs_down(write_stack, tmp_path: Path) -> None:  # type: 
     all_logs = cli("logs", run_id)
     assert "db | " in all_logs.stdout
 
+    follow_log = tmp_path / "follow.log"
+    with follow_log.open("wb") as fh:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "tempstack.cli", "logs", run_id, "web", "-f"],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    import httpx
+
+    httpx.get(as_json["WEB_URL"] + "/followed-path")
+    deadline = time.monotonic() + 20
+    while b"followed-path" not in follow_log.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b"followed-path" in follow_log.read_bytes()
+
     stopped = cli("down", run_id)
     assert stopped.returncode == 0, stopped.stderr
     assert_gone(state)
+    assert follower.wait(timeout=10) == 0  # `logs -f` ends when the run is gone
 
 
 def test_detached_ttl_expires(write_stack) -> None:  # type: ignore[no-untyped-def]
