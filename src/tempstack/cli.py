@@ -6,6 +6,7 @@ start, 4 timeout, 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -25,9 +26,10 @@ from rich.table import Table
 
 from tempstack._clock import iso
 from tempstack._files import tail
-from tempstack.backends.local import paths, runs
+from tempstack.backends.local import paths, ports, runs
 from tempstack.backends.local.state import load_state
 from tempstack.errors import (
+    EXIT_INTERRUPTED,
     EXIT_START_FAILED,
     EXIT_USAGE,
     Interrupted,
@@ -40,7 +42,6 @@ from tempstack.spec.model import parse_duration
 from tempstack.stack import DEFAULT_KEEP_TTL, Stack
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_INTERRUPTED = 130
 
 
 def handled(func: F) -> F:
@@ -157,9 +158,9 @@ def check(stack_file: Path | None) -> None:
         run = stage.run if isinstance(stage.run, str) else shlex.join(stage.run)
         out.print(f"  stage {name:<10} {run}", markup=False)
     problems = []
-    for svc in loaded.spec.services.values():
+    for name, svc in loaded.spec.services.items():
         try:
-            KINDS[svc.kind].check_installed(svc)
+            KINDS[svc.kind].check_installed(svc, name)
         except TempstackError as exc:
             problems.append(str(exc))
     for p in problems:
@@ -219,7 +220,10 @@ def up(
             while expires is None or time.time() < expires:
                 time.sleep(0.5 if expires is None else max(0.01, min(0.5, expires - time.time())))
         except (Interrupted, KeyboardInterrupt):
-            pass
+            if engine.journal.first("run.ready", None) is None:
+                engine.stop()
+                engine.journal.write(engine.report_dir)
+                sys.exit(EXIT_INTERRUPTED)  # stopped before the stack was ever ready
         except BaseException as exc:
             from tempstack.stack import _record_failure
 
@@ -270,6 +274,20 @@ def _detach(
             cwd=Path.cwd(),
         )
     state_path = paths.runs_dir() / run_id
+    try:
+        with signals_raise():
+            _await_detached(proc, state_path, log_path, run_id)
+    except (Interrupted, KeyboardInterrupt):
+        proc.send_signal(signal.SIGTERM)  # the supervisor tears down what it started
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        log_path.unlink(missing_ok=True)
+        raise
+
+
+def _await_detached(
+    proc: subprocess.Popen[bytes], state_path: Path, log_path: Path, run_id: str
+) -> None:
     interval = 0.005
     while True:
         state = load_state(state_path)
@@ -513,9 +531,8 @@ def gc(dry_run: bool) -> None:
         if not dry_run:
             shutil.rmtree(stray, ignore_errors=True)
         removed += 1
-    for lease in runs.stale_leases():
-        if not dry_run:
-            lease.unlink(missing_ok=True)
+    if not dry_run:
+        ports.release_stale()
     if removed == 0:
         err.print("nothing to remove", markup=False)
 

@@ -11,6 +11,7 @@ EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_START_FAILED = 3
 EXIT_TIMEOUT = 4
+EXIT_INTERRUPTED = 130
 
 
 class TempstackError(Exception):
@@ -93,7 +94,7 @@ class StackTimeout(TempstackError):
 class Interrupted(TempstackError):
     """The run was interrupted by SIGINT or SIGTERM; teardown follows."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
     def __init__(self, signum: int) -> None:
         self.signum = signum

@@ -17,9 +17,11 @@ from tempstack._clock import iso
 from tempstack.backends.local import LocalBackend
 from tempstack.engine import Engine, EngineOptions, ServiceStatus
 from tempstack.errors import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_STAGE_FAILED,
     EXIT_TIMEOUT,
+    Interrupted,
     StackTimeout,
     TempstackError,
     UsageError,
@@ -185,12 +187,15 @@ class Stack:
             result.error, result.exit_code = exc, exc.exit_code
             _record_failure(engine, exc)
         except BaseException as exc:
+            result.exit_code = EXIT_INTERRUPTED
             _record_failure(engine, exc)
-            engine.stop()
-            engine.journal.write(engine.report_dir)
             raise
         finally:
-            if result.exit_code != EXIT_OK and keep_on_failure:
+            interrupted = (
+                isinstance(result.error, Interrupted) or result.exit_code == EXIT_INTERRUPTED
+            )
+            keep = keep_on_failure and engine._opened and not interrupted
+            if result.exit_code != EXIT_OK and keep:
                 keep_until = time.time() + keep_ttl
                 engine.backend.record(status="kept", expires=iso(keep_until))
             engine.journal.result = {"exit_code": result.exit_code, "kept_until": iso(keep_until)}

@@ -44,7 +44,7 @@ class Journal:
             self.events.append(ev)
         return ev
 
-    def first(self, kind: str, service: str) -> float | None:
+    def first(self, kind: str, service: str | None) -> float | None:
         return next((e.t for e in self.events if e.kind == kind and e.service == service), None)
 
     def as_dict(self) -> dict[str, Any]:

@@ -130,8 +130,8 @@ class Engine:
         """Bring every service up; raises on the first failure or the ``timeout``."""
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
         self.journal.event("run.start")
-        for svc in self.loaded.spec.services.values():
-            KINDS[svc.kind].check_installed(svc)
+        for name, svc in self.loaded.spec.services.items():
+            KINDS[svc.kind].check_installed(svc, name)
         self.backend.open(self.run_id, self.loaded.name, self.loaded.path, self.report_dir)
         self._opened = True
         self._plan()
@@ -266,8 +266,8 @@ class Engine:
                 return
             self._start_one(name)
         except Exception as exc:
-            if self.cancel.is_set() and self.failure is not None:
-                return  # fallout of a teardown already under way
+            if self.cancel.is_set():
+                return  # fallout of a teardown (or another failure) already under way
             error = (
                 exc
                 if isinstance(exc, TempstackError)

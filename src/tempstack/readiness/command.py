@@ -7,13 +7,20 @@ from pathlib import Path
 
 
 class CommandProbe:
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.argv, self.env, self.cwd = argv, env, cwd
+    def __init__(
+        self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 30.0
+    ) -> None:
+        self.argv, self.env, self.cwd, self.timeout = argv, env, cwd, timeout
         self.description = f"command {' '.join(argv)}"
 
     def check(self) -> bool:
         done = subprocess.run(
-            self.argv, env=self.env, cwd=self.cwd, capture_output=True, timeout=30, check=False
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            timeout=self.timeout,
+            check=False,
         )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-1:]

@@ -76,7 +76,7 @@ class ServiceKind(Protocol):
 
     def exports(self, plan: ServicePlan) -> dict[str, str]: ...
 
-    def check_installed(self, spec: ServiceSpec) -> None:
+    def check_installed(self, spec: ServiceSpec, name: str) -> None:
         """Raise ``MissingBinaryError`` naming the package when a binary is missing."""
         ...
 

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -165,11 +166,12 @@ class PostgresKind:
             "user": user,
             "password": password,
             "database": db,
-            "url": f"postgresql://{user}:{password}@{plan.host}:{plan.port}/{db}",
+            "url": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{plan.host}:{plan.port}/{db}",
         }
 
-    def check_installed(self, spec: ServiceSpec) -> None:
-        bin_dir(_spec(spec), "postgres")
+    def check_installed(self, spec: ServiceSpec, name: str) -> None:
+        bin_dir(_spec(spec), name)
 
     def _socket_dir(self, ctx: PrepareContext) -> Path:
         """Private socket directory; a short one in /tmp when the run dir path is too long."""
@@ -191,7 +193,12 @@ class PostgresKind:
             _check_reachable(ctx.workdir, user, plan.name)
         if not sock.is_relative_to(ctx.workdir):
             ctx.record_dir(sock)
-        subprocess.run(["cp", "-a", str(template), str(data)], check=True)
+        # tagged like the run's processes, so a teardown racing this copy kills it first
+        subprocess.run(
+            ["cp", "-a", str(template), str(data)],
+            check=True,
+            env={**ctx.base_env, "TEMPSTACK_RUN_ID": ctx.run_id},
+        )
         sock.mkdir()
         if uid:
             shutil.chown(ctx.workdir, uid[0], uid[1])

@@ -56,7 +56,7 @@ class ProcessKind:
             return {}
         return {"host": plan.host, "port": str(plan.port), "url": f"http://{plan.host}:{plan.port}"}
 
-    def check_installed(self, spec: ServiceSpec) -> None:
+    def check_installed(self, spec: ServiceSpec, name: str) -> None:
         return None
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
@@ -87,10 +87,12 @@ class ProcessKind:
             assert tcp_port is not None
             return TcpProbe(plan.host, tcp_port)
         if ready.command is not None:
-            env = dict(ctx.base_env)
+            env = {**ctx.base_env, "TEMPSTACK_RUN_ID": ctx.run_id}
             if plan.port is not None:
                 env["PORT"] = str(plan.port)
-            return CommandProbe(argv_of(ready.command), env, cwd_of(spec.cwd, ctx.stack_dir))
+            return CommandProbe(
+                argv_of(ready.command), env, cwd_of(spec.cwd, ctx.stack_dir), ready.timeout
+            )
         assert ready.log is not None
         return LogProbe(ctx.workdir / "output.log", ready.log)
 

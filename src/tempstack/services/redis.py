@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from urllib.parse import quote
 
 from tempstack.services import binaries
 from tempstack.services.base import Launch, PrepareContext, ServicePlan
@@ -50,7 +51,7 @@ class RedisKind:
 
     def exports(self, plan: ServicePlan) -> dict[str, str]:
         pw = plan.secrets.get("password", "")
-        auth = f":{pw}@" if pw else ""
+        auth = f":{quote(pw, safe='')}@" if pw else ""
         return {
             "host": plan.host,
             "port": str(plan.port),
@@ -58,8 +59,8 @@ class RedisKind:
             "url": f"redis://{auth}{plan.host}:{plan.port}/0",
         }
 
-    def check_installed(self, spec: ServiceSpec) -> None:
-        binaries.find("redis-server", "redis-server", "redis")
+    def check_installed(self, spec: ServiceSpec, name: str) -> None:
+        binaries.find("redis-server", "redis-server", name)
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
         spec = _spec(plan.spec)

@@ -90,7 +90,7 @@ def load(
     try:
         with file_path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecErrors([SpecError(shown, "", f"not valid TOML: {exc}")]) from None
     prefix = ""
     if file_path.name == "pyproject.toml":

@@ -143,6 +143,21 @@ class ProcessService(_CommandFields):
     ready: ReadySpec | None = None
     port: bool | None = None
 
+    @model_validator(mode="after")
+    def _probe_needs_port(self) -> ProcessService:
+        ready = self.ready
+        needs_own_port = (
+            ready is not None
+            and ready.port is None
+            and (ready.http is not None or ready.tcp is True)
+        )
+        if self.port is False and needs_own_port:
+            raise ValueError(
+                "port = false, but the ready probe needs this service's port; give the "
+                "probe a port (ready.port) or drop 'port = false'"
+            )
+        return self
+
 
 class JobService(_CommandFields):
     kind: Literal["job"] = "job"

@@ -51,15 +51,30 @@ def run_command_stage(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = now()
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            argv_of(spec.run),
-            cwd=cwd_of(spec.cwd, stack_dir),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                argv_of(spec.run),
+                cwd=cwd_of(spec.cwd, stack_dir),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            message = f"stage {name}: could not start {describe(spec.run)!r}: {exc}"
+            log.write(message.encode() + b"\n")
+            return Outcome(
+                stage=name,
+                kind="command",
+                status=Status.ERROR,
+                start=start,
+                end=now(),
+                returncode=127,
+                command=describe(spec.run),
+                log=str(log_path),
+                tail=[message],
+            )
         assert proc.stdout is not None
         pump = threading.Thread(
             target=_pump, args=(proc.stdout, log, sys.stdout.buffer if echo else None), daemon=True

@@ -28,10 +28,12 @@ SWEEP_GRACE = 3.0  # seconds between the polite signal and SIGKILL when nobody w
 def tagged_pids(run_id: str) -> list[int]:
     """Pids whose environment carries our run id (double-forked daemons included)."""
     needle = f"{RUN_ID_VAR}={run_id}\0".encode()
-    me = os.getpid()
+    # `tempstack env` exports the run id, so the shell (and this very `tempstack down`) may
+    # carry it: never count ourselves or our ancestors as the run's processes.
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     found: list[int] = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit() or int(entry.name) in spared:
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
@@ -113,7 +115,10 @@ def remove_run_files(state: dict[str, Any], run_dir: Path) -> None:
     ports.release(state["run_id"])
     for extra in state.get("dirs", []):
         shutil.rmtree(extra, ignore_errors=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
+    # run_dir may be the registry link to a --data-dir run: remove where it points, too
+    shutil.rmtree(Path(state.get("run_dir") or run_dir.resolve()), ignore_errors=True)
+    if not run_dir.is_symlink():
+        shutil.rmtree(run_dir, ignore_errors=True)
     link = paths.runs_dir() / state["run_id"]
     if link.is_symlink():
         link.unlink(missing_ok=True)

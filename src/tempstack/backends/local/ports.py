@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tempstack._files import locked
 from tempstack.backends.local import paths
-from tempstack.errors import StartError
+from tempstack.errors import StartError, UsageError
 
 DEFAULT_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768+)
 
@@ -25,7 +25,15 @@ def port_range() -> tuple[int, int]:
     if not text:
         return DEFAULT_RANGE
     low, _, high = text.partition("-")
-    return int(low), int(high)
+    try:
+        lo, hi = int(low), int(high)
+    except ValueError:
+        lo, hi = 0, 0
+    if not 1024 <= lo < hi <= 65536:
+        raise UsageError(
+            f"TEMPSTACK_PORT_RANGE={text!r}: expected LOW-HIGH within 1024-65535, e.g. 20000-32000"
+        )
+    return lo, hi
 
 
 def _bindable(port: int) -> bool:
@@ -68,6 +76,18 @@ def allocate(run_id: str, count: int) -> list[int]:
                 return chosen
     release(run_id, chosen)
     raise StartError(f"no free port left in {low}-{high} (TEMPSTACK_PORT_RANGE)")
+
+
+def release_stale() -> int:
+    """Drop leases whose run no longer exists, under the lock; returns how many."""
+    directory = paths.ports_dir()
+    dropped = 0
+    with locked(directory / ".lock"):
+        for lease in directory.iterdir():
+            if lease.name.isdigit() and not _lease_alive(lease):
+                lease.unlink(missing_ok=True)
+                dropped += 1
+    return dropped
 
 
 def release(run_id: str, ports: list[int] | None = None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from tempstack._clock import parse_iso
-from tempstack.backends.local import cleanup, paths, ports
+from tempstack.backends.local import cleanup, paths
 from tempstack.backends.local.state import load_state, ref_alive
 from tempstack.errors import UsageError
 
@@ -105,14 +105,6 @@ def reapable(record: RunRecord) -> str | None:
     if record.expired:
         return "expired"
     return None
-
-
-def stale_leases() -> list[Path]:
-    out = []
-    for lease in paths.ports_dir().iterdir():
-        if lease.name.isdigit() and not ports._lease_alive(lease):
-            out.append(lease)
-    return out
 
 
 def stray_dirs() -> list[Path]:
