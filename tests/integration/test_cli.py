@@ -237,3 +237,48 @@ def test_unknown_run_is_a_usage_error() -> None:
     assert done.returncode == 2 and "no run 'no-such-run'" in done.stderr
     assert cli("env").returncode == 2
     assert os.environ["TEMPSTACK_HOME"]
+
+
+def test_readme_harness_down_from_a_shell_that_sourced_env(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_stack('[stack]\nname = "harness"\n[services.cache]\nkind = "redis"\n')
+    script = f"""
+set -e
+RUN=$({sys.executable} -m tempstack.cli up --detach -f {path} | tail -n 1)
+eval "$({sys.executable} -m tempstack.cli env "$RUN")"
+test -n "$CACHE_URL"
+{sys.executable} -m tempstack.cli down "$RUN"
+echo harness-finished
+"""
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "harness-finished" in done.stdout
+
+
+def test_stage_that_cannot_start_is_a_failed_stage_not_a_traceback(write_stack) -> None:  # type: ignore[no-untyped-def]
+    path = write_stack(
+        '[stack]\nname = "nostage"\n[services.cache]\nkind = "redis"\n'
+        '[stages.tests]\nrun = ["pytest-not-installed-anywhere", "tests"]\n'
+    )
+    done = cli("run", "-f", str(path))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "error" in done.stderr
+
+
+def test_gc_of_orphaned_data_dir_run_removes_the_data(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ts-gc-", dir="/tmp"))
+    base.chmod(0o755)
+    path = write_stack(basic_stack("gcdata"))
+    done = cli("up", "-f", str(path), "-d", "--data-dir", str(base))
+    assert done.returncode == 0, done.stderr
+    (state,) = states()
+    kill(state["reaper"]["pid"], signal.SIGKILL)
+    kill(state["supervisor"]["pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    assert cli("gc").returncode == 0
+    assert_gone(state)
+    assert list(base.iterdir()) == []
+    shutil.rmtree(base)

@@ -188,3 +188,16 @@ version = "9"
         tempstack.Stack.load(path).up(),
     ):
         pass
+
+
+def test_passwords_with_url_characters_still_give_working_urls(write_stack) -> None:  # type: ignore[no-untyped-def]
+    path = write_stack(
+        '[stack]\nname = "pwchars"\n'
+        '[services.db]\nkind = "postgres"\npassword = "p@ss#1/:x"\n'
+        '[services.cache]\nkind = "redis"\npassword = "r@d#s"\n'
+    )
+    with tempstack.Stack.load(path).up() as run:
+        with psycopg.connect(run.env["DB_URL"]) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert run.env["DB_PASSWORD"] == "p@ss#1/:x"
+        assert "r%40d%23s" in run.env["CACHE_URL"]

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from tempstack.spec.model import ServiceSpec
 
 HOST = "127.0.0.1"
+RUN_ID_VAR = "TEMPSTACK_RUN_ID"
+#: Set only on processes tempstack itself starts. ``tempstack env`` exports
+#: TEMPSTACK_RUN_ID to harness shells, so that variable alone would make a harness (and the
+#: ``tempstack down`` it runs) look like part of the run; teardown sweeps by this one.
+OWNER_VAR = "TEMPSTACK_OWNER"
+
+
+def run_tag(run_id: str) -> dict[str, str]:
+    """The environment that marks a process as started by run ``run_id``."""
+    return {RUN_ID_VAR: run_id, OWNER_VAR: run_id}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from tempstack._files import locked
 from tempstack.errors import MissingBinaryError, StartError
 from tempstack.readiness.base import Probe
 from tempstack.services import binaries, users
-from tempstack.services.base import Launch, PrepareContext, ServicePlan
+from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
 from tempstack.spec.model import PostgresService, ServiceSpec
 
 ADMIN = "tempstack"
@@ -197,7 +197,7 @@ class PostgresKind:
         subprocess.run(
             ["cp", "-a", str(template), str(data)],
             check=True,
-            env={**ctx.base_env, "TEMPSTACK_RUN_ID": ctx.run_id},
+            env={**ctx.base_env, **run_tag(ctx.run_id)},
         )
         sock.mkdir()
         if uid:

@@ -10,7 +10,7 @@ from tempstack.readiness.command import CommandProbe
 from tempstack.readiness.http import HttpProbe
 from tempstack.readiness.log import LogProbe
 from tempstack.readiness.tcp import TcpProbe
-from tempstack.services.base import Launch, PrepareContext, ServicePlan
+from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
 from tempstack.spec.model import Command, JobService, ProcessService, ServiceSpec
 
 
@@ -87,7 +87,7 @@ class ProcessKind:
             assert tcp_port is not None
             return TcpProbe(plan.host, tcp_port)
         if ready.command is not None:
-            env = {**ctx.base_env, "TEMPSTACK_RUN_ID": ctx.run_id}
+            env = {**ctx.base_env, **run_tag(ctx.run_id)}
             if plan.port is not None:
                 env["PORT"] = str(plan.port)
             return CommandProbe(

@@ -19,6 +19,7 @@ from typing import IO
 
 from tempstack._files import tail
 from tempstack.backends.local.process import signal_group
+from tempstack.services.base import run_tag
 from tempstack.services.process import argv_of, cwd_of, describe
 from tempstack.spec.model import StageSpec
 from tempstack.stages.outcome import Outcome, Status
@@ -123,5 +124,5 @@ def stage_env(base: dict[str, str], exports: dict[str, str], own: dict[str, str]
         **base,
         **exports,
         **own,
-        "TEMPSTACK_RUN_ID": exports["TEMPSTACK_RUN_ID"],
+        **run_tag(exports["TEMPSTACK_RUN_ID"]),
     }

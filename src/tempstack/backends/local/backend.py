@@ -21,7 +21,7 @@ from tempstack.backends.local import cleanup, paths, ports
 from tempstack.backends.local.process import LocalProcess
 from tempstack.backends.local.state import StateFile, process_ref
 from tempstack.errors import StartError
-from tempstack.services.base import HOST, Launch
+from tempstack.services.base import HOST, OWNER_VAR, RUN_ID_VAR, Launch
 
 
 class LocalBackend:
@@ -88,7 +88,7 @@ class LocalBackend:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={k: v for k, v in os.environ.items() if k != "TEMPSTACK_RUN_ID"},
+                env={k: v for k, v in os.environ.items() if k not in (RUN_ID_VAR, OWNER_VAR)},
             )
         finally:
             log.close()

@@ -19,15 +19,16 @@ from typing import Any
 import psutil
 
 from tempstack.backends.local import paths, ports
-from tempstack.backends.local.process import RUN_ID_VAR, group_alive, signal_group
+from tempstack.backends.local.process import group_alive, signal_group
 from tempstack.backends.local.state import StateFile, load_state, ref_alive
+from tempstack.services.base import OWNER_VAR
 
 SWEEP_GRACE = 3.0  # seconds between the polite signal and SIGKILL when nobody waits in order
 
 
 def tagged_pids(run_id: str) -> list[int]:
     """Pids whose environment carries our run id (double-forked daemons included)."""
-    needle = f"{RUN_ID_VAR}={run_id}\0".encode()
+    needle = f"{OWNER_VAR}={run_id}\0".encode()
     # `tempstack env` exports the run id, so the shell (and this very `tempstack down`) may
     # carry it: never count ourselves or our ancestors as the run's processes.
     spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}

@@ -14,9 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from tempstack.services.base import Launch
-
-RUN_ID_VAR = "TEMPSTACK_RUN_ID"
+from tempstack.services.base import Launch, run_tag
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -38,7 +36,7 @@ class LocalProcess:
     def __init__(self, name: str, launch: Launch, log_path: Path, run_id: str) -> None:
         self.name = name
         self.log_path = log_path
-        env = {**launch.env, RUN_ID_VAR: run_id}
+        env = {**launch.env, **run_tag(run_id)}
         with log_path.open("ab") as log:
             self.popen = subprocess.Popen(
                 launch.argv,
