@@ -282,3 +282,14 @@ def test_gc_of_orphaned_data_dir_run_removes_the_data(write_stack, tmp_path: Pat
     assert_gone(state)
     assert list(base.iterdir()) == []
     shutil.rmtree(base)
+
+
+def test_value_invalid_only_after_interpolation_is_a_spec_error(write_stack) -> None:  # type: ignore[no-untyped-def]
+    path = write_stack(
+        '[stack]\nname = "late"\n[services.cache]\nkind = "redis"\n'
+        '[services.app]\ncommand = "${APP_CMD}"\n'
+    )
+    done = cli("up", "-f", str(path), env={"APP_CMD": ""})
+    assert done.returncode == 2, done.stderr
+    assert "services.app.command" in done.stderr and "after interpolation" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -10,6 +10,7 @@ failing to stop never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -24,13 +25,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from tempstack.backends.base import Backend, Handle
 from tempstack.engine.bundle import write_bundle
 from tempstack.engine.journal import Journal
-from tempstack.errors import StackTimeout, StartError, TempstackError
+from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
 from tempstack.services.base import PrepareContext, ServicePlan
 from tempstack.services.kinds import KINDS
+from tempstack.spec.errors import convert
 from tempstack.spec.graph import teardown_waves
 from tempstack.spec.interpolate import resolver, substitute
 from tempstack.spec.load import LoadedStack, read_env_files
@@ -209,7 +213,14 @@ class Engine:
                 return [resolve(v) for v in value]
             return value
 
-        return type(spec).model_validate(resolve(data))
+        try:
+            return type(spec).model_validate(resolve(data))
+        except ValidationError as exc:  # valid as written, invalid once ${...} is filled in
+            prefix = ".".join(p for p in (self.loaded.prefix, "services", name) if p)
+            errors = convert(exc, type(spec), self.loaded.path.name, prefix, "a service", data)
+            for err in errors:
+                err.message += " (after interpolation)"
+            raise SpecErrors(errors) from None
 
     def _wait_all(self, deadline: float | None) -> None:
         with self._cv:
@@ -273,12 +284,13 @@ class Engine:
                 if isinstance(exc, TempstackError)
                 else StartError(f"{name}: {type(exc).__name__}: {exc}", service=name)
             )
-            self._set(name, State.FAILED, error=str(error).splitlines()[0])
-            with self._cv:
+            with self._cv:  # first the failure, so the waiter sees it whatever happens next
                 if self.failure is None:
                     self.failure = error
                 self._cv.notify_all()
             self.cancel.set()
+            with contextlib.suppress(Exception):
+                self._set(name, State.FAILED, error=str(error).splitlines()[0])
 
     def _start_one(self, name: str) -> None:
         plan, ctx = self.plans[name], self.contexts[name]
