@@ -15,7 +15,7 @@ from typing import Any
 
 from tempstack._clock import iso
 from tempstack.backends.local import LocalBackend
-from tempstack.engine import Engine, EngineOptions, ServiceStatus
+from tempstack.engine import Engine, EngineOptions
 from tempstack.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -249,7 +249,3 @@ def _record_failure(engine: Engine, exc: BaseException) -> None:
         engine.write_failure_bundle(message)
     except Exception as bundle_error:  # never let the bundle hide the original error
         engine.journal.event("bundle.error", detail=str(bundle_error))
-
-
-def statuses(run: Run) -> list[ServiceStatus]:
-    return list(run._engine.status.values())

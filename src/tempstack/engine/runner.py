@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tempstack.backends.base import Backend, Handle
-from tempstack.engine.bundle import write_bundle
+from tempstack.engine.bundle import LOG_LINES, write_bundle
 from tempstack.engine.journal import Journal
 from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
@@ -365,7 +365,7 @@ class Engine:
         return write_bundle(
             self.report_dir,
             error=error,
-            logs={n: self.backend.log_tail(n, 200) for n in self.handles},
+            logs={n: self.backend.log_tail(n, LOG_LINES) for n in self.handles},
             probes={n: h.as_dict() for n, h in self.probes.items()},
             env={
                 **self.env,

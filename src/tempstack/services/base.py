@@ -40,8 +40,6 @@ class ServicePlan:
     port: int | None
     secrets: dict[str, str] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
-    #: attribute names whose values are secret (masked in bundles and listings)
-    secret_attrs: frozenset[str] = frozenset()
 
 
 @dataclass
