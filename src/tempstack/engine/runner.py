@@ -41,9 +41,7 @@ from tempstack.spec.load import LoadedStack, read_env_files
 from tempstack.spec.model import (
     Condition,
     JobService,
-    PostgresService,
     ProcessService,
-    RedisService,
     ServiceSpec,
 )
 
@@ -158,6 +156,10 @@ class Engine:
                 name, kind.needs_port(spec, name in self.loaded.referenced)
             )
             plan = ServicePlan(name, spec, kind, host, port, kind.make_secrets(spec))
+            for extra in kind.extra_ports(spec):
+                _, extra_port = self.backend.endpoint(f"{name}.{extra}", True)
+                assert extra_port is not None
+                plan.ports[extra] = extra_port
             plan.exports = kind.exports(plan)
             self.plans[name] = plan
             self.exports[name] = plan.exports
@@ -186,7 +188,10 @@ class Engine:
                 record_dir=self.backend.record_dir,
             )
         self.backend.record(
-            ports={n: p.port for n, p in self.plans.items()},
+            ports={
+                **{n: p.port for n, p in self.plans.items()},
+                **{f"{n}.{x}": port for n, p in self.plans.items() for x, port in p.ports.items()},
+            },
             services={
                 n: {
                     "kind": p.spec.kind,
@@ -371,7 +376,10 @@ class Engine:
                 **self.env,
                 **{k: v for k, v in self.base_env.items() if k in self.loaded.spec.env},
             },
-            ports={n: p.port for n, p in self.plans.items()},
+            ports={
+                **{n: p.port for n, p in self.plans.items()},
+                **{f"{n}.{x}": port for n, p in self.plans.items() for x, port in p.ports.items()},
+            },
             services={
                 n: {"state": s.state.value, "pid": s.pid, "error": s.error}
                 for n, s in self.status.items()
@@ -443,6 +451,5 @@ class Engine:
 def _ready_timeout(spec: ServiceSpec) -> float:
     if isinstance(spec, ProcessService) and spec.ready is not None:
         return spec.ready.timeout
-    if isinstance(spec, PostgresService | RedisService):
-        return spec.ready_timeout
-    return 60.0
+    timeout = getattr(spec, "ready_timeout", None)
+    return float(timeout) if timeout is not None else 60.0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from tempstack.errors import SpecError
     from tempstack.readiness.base import Probe
     from tempstack.spec.model import ServiceSpec
 
@@ -40,6 +41,7 @@ class ServicePlan:
     port: int | None
     secrets: dict[str, str] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # more ports, named by extra_ports()
 
 
 @dataclass
@@ -80,6 +82,14 @@ class ServiceKind(Protocol):
 
     def needs_port(self, spec: ServiceSpec, referenced: bool) -> bool: ...
 
+    def extra_ports(self, spec: ServiceSpec) -> tuple[str, ...]:
+        """Names of ports needed besides the main one (``smtp`` for mail)."""
+        ...
+
+    def check_files(self, spec: ServiceSpec, key: str, root: Path, file: str) -> list[SpecError]:
+        """Problems in files the service names (a routes file), found at ``check`` time."""
+        ...
+
     def make_secrets(self, spec: ServiceSpec) -> dict[str, str]: ...
 
     def exports(self, plan: ServicePlan) -> dict[str, str]: ...
@@ -95,3 +105,13 @@ class ServiceKind(Protocol):
     def after_ready(self, plan: ServicePlan, ctx: PrepareContext) -> None:
         """Work that needs the server up (create databases) before dependents may start."""
         ...
+
+
+class KindDefaults:
+    """What most kinds do for the optional parts of ``ServiceKind``."""
+
+    def extra_ports(self, spec: ServiceSpec) -> tuple[str, ...]:
+        return ()
+
+    def check_files(self, spec: ServiceSpec, key: str, root: Path, file: str) -> list[SpecError]:
+        return []

@@ -23,7 +23,7 @@ from tempstack._files import locked
 from tempstack.errors import MissingBinaryError, StartError
 from tempstack.readiness.base import Probe
 from tempstack.services import binaries, users
-from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
+from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, run_tag
 from tempstack.spec.model import PostgresService, ServiceSpec
 
 ADMIN = "tempstack"
@@ -140,7 +140,7 @@ def _check_reachable(path: Path, user: str | None, service: str) -> None:
             )
 
 
-class PostgresKind:
+class PostgresKind(KindDefaults):
     name = "postgres"
     is_job = False
 

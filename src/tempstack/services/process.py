@@ -10,8 +10,9 @@ from tempstack.readiness.command import CommandProbe
 from tempstack.readiness.http import HttpProbe
 from tempstack.readiness.log import LogProbe
 from tempstack.readiness.tcp import TcpProbe
-from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
-from tempstack.spec.model import Command, JobService, ProcessService, ServiceSpec
+from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, run_tag
+from tempstack.spec.fields import Command
+from tempstack.spec.model import JobService, ProcessService, ServiceSpec
 
 
 def argv_of(command: Command) -> list[str]:
@@ -27,7 +28,7 @@ def cwd_of(cwd: str | None, stack_dir: Path) -> Path:
     return (stack_dir / cwd) if cwd else stack_dir
 
 
-class ProcessKind:
+class ProcessKind(KindDefaults):
     name = "process"
     is_job = False
 

@@ -6,7 +6,7 @@ import socket
 from urllib.parse import quote
 
 from tempstack.services import binaries
-from tempstack.services.base import Launch, PrepareContext, ServicePlan
+from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan
 from tempstack.spec.model import RedisService, ServiceSpec
 
 
@@ -35,7 +35,7 @@ class PingProbe:
         return True
 
 
-class RedisKind:
+class RedisKind(KindDefaults):
     name = "redis"
     is_job = False
 

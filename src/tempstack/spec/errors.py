@@ -64,6 +64,8 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _models_in(typing.get_args(annotation)[0])
+    if origin is list:
+        return _models_in(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         found: list[type[BaseModel]] = []
         for arg in typing.get_args(annotation):
@@ -77,6 +79,8 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     for part in loc:
         if current is None:
             return None
+        if isinstance(part, int):  # an index into a list of models
+            continue
         field = current.model_fields.get(str(part))
         if field is None:
             return None
@@ -88,6 +92,17 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def dotted(prefix: str, loc: tuple[Any, ...]) -> str:
+    """``services.api.routes[2].response``: list indices in brackets, keys joined by dots."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
 
 
 def valid_keys(model: type[BaseModel]) -> str:
@@ -118,11 +133,11 @@ def convert(
             del grouped[loc]
     out: list[SpecError] = []
     for loc, errs in grouped.items():
-        key = ".".join([prefix, *map(str, loc)]) if prefix else ".".join(map(str, loc))
+        key = dotted(prefix, loc)
         first = errs[0]
         if first["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
-            here = what if len(loc) == 1 else f"{'.'.join(map(str, loc[:-1]))}"
+            here = what if len(loc) == 1 else dotted("", loc[:-1])
             valid = f"; valid keys for {here}: {valid_keys(parent)}" if parent else ""
             out.append(SpecError(file, key, f"unknown key{valid}"))
             continue
@@ -140,7 +155,12 @@ def convert(
         if err["type"] == "literal_error":
             msg = f"got {_describe(err['input'])}; {msg[0].lower()}{msg[1:]}"
         elif err["type"] == "string_pattern_mismatch":
-            msg = f"{_describe(err['input'])} is not a valid name (letters, digits, '_' or '-')"
+            pattern = str(err.get("ctx", {}).get("pattern", ""))
+            msg = (
+                f"{_describe(err['input'])} is not a valid name (letters, digits, '_' or '-')"
+                if "A-Za-z" in pattern
+                else f"{_describe(err['input'])} does not have the expected form {pattern}"
+            )
         elif err["type"] == "enum":
             msg = f"got {_describe(err['input'])}; {msg[0].lower()}{msg[1:]}"
         out.append(SpecError(file, key, msg))

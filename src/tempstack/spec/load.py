@@ -162,6 +162,7 @@ class _Checker:
         self._dependencies(loaded)
         self._references(loaded, data)
         self._env_files(spec)
+        self._kind_files(spec)
         if not self.errors:
             loaded.order = topo_order(loaded.deps)
         return loaded
@@ -320,6 +321,14 @@ class _Checker:
             )
             return
         loaded.referenced.add(target)
+
+    def _kind_files(self, spec: StackSpec) -> None:
+        """Files a kind reads (a mock's routes file) are checked now, not at start."""
+        from tempstack.services.kinds import KINDS
+
+        for name, svc in spec.services.items():
+            key = self.key("services", name)
+            self.errors.extend(KINDS[svc.kind].check_files(svc, key, self.root, self.file))
 
     def _env_files(self, spec: StackSpec) -> None:
         for name, svc in spec.services.items():

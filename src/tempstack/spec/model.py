@@ -3,77 +3,33 @@
 from __future__ import annotations
 
 import re
-import signal
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+from tempstack.spec.fields import (
+    NAME_PATTERN,
+    Command,
+    Condition,
+    Duration,
+    EnvValue,
+    ServiceBase,
+    SignalName,
+    Strict,
+    parse_duration,
+    parse_signal,
+)
+from tempstack.spec.outside import HttpMockService, MailService, OidcService, S3Service
 
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``30``, ``2.5``, ``"500ms"``, ``"30s"``, ``"5m"``, ``"1h"`` or ``"1d"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30, '500ms', '30s', '5m' or '1h'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ValueError(
-            f"{value!r} is not a duration; use seconds (30) or '500ms', '30s', '5m', '1h'"
-        )
-    if seconds <= 0:
-        raise ValueError(f"{value!r}: a duration must be greater than zero")
-    return seconds
+__all__ = ["Condition", "Duration", "parse_duration", "parse_signal"]
 
 
-def parse_signal(value: Any) -> str:
-    """A signal name normalised to ``SIGTERM`` form; accepts ``TERM``, ``sigterm`` or 15."""
-    try:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return signal.Signals(value).name
-        if isinstance(value, str):
-            name = value.upper()
-            name = name if name.startswith("SIG") else "SIG" + name
-            return signal.Signals[name].name
-    except (KeyError, ValueError):
-        pass
-    raise ValueError(f"{value!r} is not a signal; use a name such as SIGTERM, SIGINT or SIGQUIT")
-
-
-def _env_value(value: Any) -> Any:
-    """Numbers are fine as environment values (``PORT = 8080``); booleans are ambiguous."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-EnvValue = Annotated[str, BeforeValidator(_env_value)]
-SignalName = Annotated[str, BeforeValidator(parse_signal)]
-Command = str | list[str]
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
-
-
-class Condition(StrEnum):
-    STARTED = "started"
-    READY = "ready"
-    COMPLETED = "completed"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class StackMeta(_Strict):
+class StackMeta(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     description: str | None = None
 
 
-class ReadySpec(_Strict):
+class ReadySpec(Strict):
     """How to tell a process is ready: exactly one of http, tcp, command, log."""
 
     http: str | None = None
@@ -112,17 +68,7 @@ class ReadySpec(_Strict):
         return self
 
 
-DependsOn = dict[str, Condition] | list[str]
-
-
-class _ServiceBase(_Strict):
-    kind: str
-    depends_on: DependsOn = Field(default_factory=dict)
-    stop_signal: SignalName = "SIGTERM"
-    stop_timeout: Duration = 5.0
-
-
-class _CommandFields(_ServiceBase):
+class _CommandFields(ServiceBase):
     command: Command
     env: dict[str, EnvValue] = Field(default_factory=dict)
     env_file: str | list[str] | None = None
@@ -164,7 +110,7 @@ class JobService(_CommandFields):
     timeout: Duration | None = None
 
 
-class PostgresService(_ServiceBase):
+class PostgresService(ServiceBase):
     kind: Literal["postgres"] = "postgres"
     stop_signal: SignalName = "SIGINT"  # PostgreSQL's "fast" shutdown; SIGTERM waits for clients
     databases: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]] = (
@@ -179,24 +125,37 @@ class PostgresService(_ServiceBase):
     ready_timeout: Duration = 60.0
 
 
-class RedisService(_ServiceBase):
+class RedisService(ServiceBase):
     kind: Literal["redis"] = "redis"
     password: str | None = None
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     ready_timeout: Duration = 30.0
 
 
-ServiceSpec = ProcessService | JobService | PostgresService | RedisService
+ServiceSpec = (
+    ProcessService
+    | JobService
+    | PostgresService
+    | RedisService
+    | S3Service
+    | MailService
+    | HttpMockService
+    | OidcService
+)
 
-SERVICE_MODELS: dict[str, type[_ServiceBase]] = {
+SERVICE_MODELS: dict[str, type[ServiceBase]] = {
     "process": ProcessService,
     "job": JobService,
     "postgres": PostgresService,
     "redis": RedisService,
+    "s3": S3Service,
+    "mail": MailService,
+    "http-mock": HttpMockService,
+    "oidc": OidcService,
 }
 
 
-class StageSpec(_Strict):
+class StageSpec(Strict):
     kind: Literal["command"] = "command"
     run: Command
     cwd: str | None = None
@@ -204,11 +163,11 @@ class StageSpec(_Strict):
     timeout: Duration | None = None
 
 
-class EnvTable(_Strict):
+class EnvTable(Strict):
     env: dict[str, EnvValue] = Field(default_factory=dict)
 
 
-class StackSpec(_Strict):
+class StackSpec(Strict):
     stack: StackMeta
     env: dict[str, EnvValue] = Field(default_factory=dict)
     services: dict[str, ServiceSpec] = Field(default_factory=dict)

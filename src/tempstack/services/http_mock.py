@@ -1,0 +1,101 @@
+"""``kind = "http-mock"``: a programmable HTTP server standing in for an external API."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tempstack.errors import SpecError
+from tempstack.services.base import PrepareContext, ServicePlan
+from tempstack.services.server import ServerKind
+from tempstack.spec import errors as spec_errors
+from tempstack.spec.model import ServiceSpec
+from tempstack.spec.outside import HttpMockService
+from tempstack.spec.routes import RoutesFile, dump_routes
+
+
+def _spec(spec: ServiceSpec) -> HttpMockService:
+    assert isinstance(spec, HttpMockService)
+    return spec
+
+
+def read_routes_file(path: Path, shown: str) -> RoutesFile:
+    """Parse and validate a routes file; every problem is a ``SpecError`` naming it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(shown, "", f"cannot read the routes file: {exc.strerror}") from exc
+    try:
+        data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        what = "JSON" if path.suffix == ".json" else "TOML"
+        raise SpecError(shown, "", f"invalid {what}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(shown, "", 'expected an object {"routes": [...]}')
+    try:
+        return RoutesFile.model_validate(data)
+    except ValidationError as exc:
+        errors = spec_errors.convert(exc, RoutesFile, shown, "", "a routes file", data)
+        raise errors[0] if len(errors) == 1 else _Many(errors) from exc
+
+
+class _Many(SpecError):
+    def __init__(self, errors: list[SpecError]) -> None:
+        super().__init__(errors[0].file, errors[0].key, errors[0].problem)
+        self.errors = errors
+
+
+class HttpMockKind(ServerKind):
+    name = "http-mock"
+    module = "mock"
+    requires = ("aiohttp", "jinja2")
+
+    def attributes(self, spec: ServiceSpec) -> frozenset[str]:
+        return frozenset({"url", "host", "port", "admin_url"})
+
+    def exports(self, plan: ServicePlan) -> dict[str, str]:
+        url = f"http://{plan.host}:{plan.port}"
+        return {
+            "host": plan.host,
+            "port": str(plan.port),
+            "url": url,
+            "admin_url": f"{url}/__tempstack",
+        }
+
+    def check_files(self, spec: ServiceSpec, key: str, root: Path, file: str) -> list[SpecError]:
+        routes = _spec(spec).routes
+        if not isinstance(routes, str):
+            return []
+        path = root / routes
+        if not path.is_file():
+            return [
+                SpecError(
+                    file,
+                    f"{key}.routes",
+                    f"routes file {routes!r} does not exist (paths are relative to the "
+                    "stack file's directory); give a TOML or JSON file, or the routes inline",
+                )
+            ]
+        try:
+            read_routes_file(path, routes)
+        except _Many as many:
+            return many.errors
+        except SpecError as exc:
+            return [exc]
+        return []
+
+    def config(self, plan: ServicePlan, ctx: PrepareContext) -> dict[str, Any]:
+        spec = _spec(plan.spec)
+        data = super().config(plan, ctx)
+        if isinstance(spec.routes, str):
+            data["routes_file"] = spec.routes
+            data["routes"] = dump_routes(
+                read_routes_file(ctx.stack_dir / spec.routes, spec.routes).routes
+            )
+        else:
+            data["routes"] = dump_routes(spec.routes)
+        return data

@@ -1,0 +1,59 @@
+"""``kind = "oidc"``: an OpenID Connect provider with clients and users from the stack file."""
+
+from __future__ import annotations
+
+import secrets
+
+from tempstack.services.base import ServicePlan
+from tempstack.services.server import ServerKind
+from tempstack.spec.model import ServiceSpec
+from tempstack.spec.outside import OidcService, client_slug
+
+
+def _spec(spec: ServiceSpec) -> OidcService:
+    assert isinstance(spec, OidcService)
+    return spec
+
+
+class OidcKind(ServerKind):
+    name = "oidc"
+    module = "oidc"
+    requires = ("authlib", "flask", "cryptography")
+
+    def attributes(self, spec: ServiceSpec) -> frozenset[str]:
+        names = {"url", "host", "port", "issuer", "discovery_url", "jwks_url", "token_url"}
+        names |= {"authorization_url", "userinfo_url", "client_id", "client_secret"}
+        for client in _spec(spec).clients:
+            slug = client_slug(client.id)
+            names |= {f"{slug}_client_id", f"{slug}_client_secret"}
+        return frozenset(names)
+
+    def make_secrets(self, spec: ServiceSpec) -> dict[str, str]:
+        """One secret per confidential client: the given one, or a fresh one per run."""
+        return {
+            f"client:{c.id}": c.secret or secrets.token_urlsafe(24)
+            for c in _spec(spec).clients
+            if not c.public
+        }
+
+    def exports(self, plan: ServicePlan) -> dict[str, str]:
+        url = f"http://{plan.host}:{plan.port}"
+        out = {
+            "host": plan.host,
+            "port": str(plan.port),
+            "url": url,
+            "issuer": url,
+            "discovery_url": f"{url}/.well-known/openid-configuration",
+            "jwks_url": f"{url}/jwks",
+            "token_url": f"{url}/token",
+            "authorization_url": f"{url}/authorize",
+            "userinfo_url": f"{url}/userinfo",
+        }
+        for i, client in enumerate(_spec(plan.spec).clients):
+            secret = plan.secrets.get(f"client:{client.id}", "")
+            slug = client_slug(client.id)
+            out[f"{slug}_client_id"] = client.id
+            out[f"{slug}_client_secret"] = secret
+            if i == 0:
+                out["client_id"], out["client_secret"] = client.id, secret
+        return out

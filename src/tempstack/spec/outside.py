@@ -1,0 +1,150 @@
+"""The outside world as services: ``s3``, ``mail``, ``http-mock`` and ``oidc``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, JsonValue, model_validator
+
+from tempstack.spec.fields import Duration, ServiceBase, Strict
+from tempstack.spec.routes import MockRoute
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def _bucket_name(name: str) -> str:
+    if not _BUCKET.match(name) or ".." in name or _IP.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid bucket name: 3-63 characters of lowercase letters, "
+            "digits, '.' and '-', starting and ending with a letter or digit"
+        )
+    return name
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+S3Method = Literal["GET", "PUT", "POST", "DELETE", "HEAD"]
+
+
+class CorsRule(Strict):
+    allowed_origins: Annotated[list[str], Field(min_length=1)] = ["*"]
+    allowed_methods: Annotated[list[S3Method], Field(min_length=1)] = [
+        "GET",
+        "PUT",
+        "POST",
+        "DELETE",
+        "HEAD",
+    ]
+    allowed_headers: list[str] = ["*"]
+    expose_headers: list[str] = ["ETag"]
+    max_age: Annotated[int, Field(ge=0)] | None = 3000
+
+
+class Bucket(Strict):
+    name: BucketName
+    versioning: bool = False
+    public: bool = False  # a public-read policy: anyone may GET objects without signing
+    cors: bool | list[CorsRule] = False  # true: one rule allowing any origin
+
+
+class S3Service(ServiceBase):
+    kind: Literal["s3"] = "s3"
+    buckets: list[BucketName | Bucket] = Field(default_factory=list)
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] = "us-east-1"
+    access_key: Annotated[str, Field(min_length=3)] | None = None
+    secret_key: Annotated[str, Field(min_length=3)] | None = None
+    ready_timeout: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _unique(self) -> S3Service:
+        names = [b if isinstance(b, str) else b.name for b in self.buckets]
+        if dup := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"bucket {dup[0]!r} is listed twice")
+        return self
+
+    def bucket_specs(self) -> list[Bucket]:
+        return [Bucket(name=b) if isinstance(b, str) else b for b in self.buckets]
+
+
+class MailService(ServiceBase):
+    kind: Literal["mail"] = "mail"
+    max_messages: Annotated[int, Field(ge=1)] = 1000  # oldest are dropped beyond this
+    ready_timeout: Duration = 30.0
+
+
+class HttpMockService(ServiceBase):
+    kind: Literal["http-mock"] = "http-mock"
+    #: a routes file (TOML or JSON, relative to the stack file) or the routes themselves
+    routes: str | list[MockRoute] = Field(default_factory=list)
+    seed: int | None = None  # makes random faults repeatable
+    ready_timeout: Duration = 30.0
+
+
+def _redirect_uri(value: str) -> str:
+    if "${" not in value and not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+    return value
+
+
+RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
+GrantType = Literal["authorization_code", "refresh_token", "password", "client_credentials"]
+
+
+class OidcClient(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)]
+    secret: Annotated[str, Field(min_length=1)] | None = None  # generated per run if not given
+    public: bool = False  # a browser/native app without a secret; must use PKCE
+    redirect_uris: Annotated[list[RedirectUri], Field(min_length=1)]
+    post_logout_redirect_uris: list[RedirectUri] = Field(default_factory=list)
+    grant_types: Annotated[list[GrantType], Field(min_length=1)] = [
+        "authorization_code",
+        "refresh_token",
+        "password",
+        "client_credentials",
+    ]
+    scopes: list[str] = ["openid", "profile", "email", "offline_access"]
+
+    @model_validator(mode="after")
+    def _public(self) -> OidcClient:
+        if self.public and self.secret is not None:
+            raise ValueError("a public client has no secret; drop 'secret' or 'public'")
+        if (
+            self.public
+            and "client_credentials" in self.model_fields_set
+            and ("client_credentials" in self.grant_types)
+        ):
+            raise ValueError("a public client cannot use the client_credentials grant")
+        return self
+
+
+class OidcUser(Strict):
+    subject: Annotated[str, Field(min_length=1, max_length=255)]
+    password: Annotated[str, Field(min_length=1)]
+    email: str | None = None
+    name: str | None = None
+    claims: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class OidcService(ServiceBase):
+    kind: Literal["oidc"] = "oidc"
+    clients: Annotated[list[OidcClient], Field(min_length=1)]
+    users: list[OidcUser] = Field(default_factory=list)
+    token_ttl: Duration = 3600.0  # lifetime of access and ID tokens
+    ready_timeout: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _unique(self) -> OidcService:
+        for what, values in (
+            ("client id", [c.id for c in self.clients]),
+            ("user subject", [u.subject for u in self.users]),
+            ("user email", [u.email for u in self.users if u.email]),
+        ):
+            if dup := sorted({v for v in values if values.count(v) > 1}):
+                raise ValueError(f"{what} {dup[0]!r} is used twice")
+        return self
+
+
+def client_slug(client_id: str) -> str:
+    """The attribute prefix for one client: ``web-app`` -> ``web_app``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", client_id).lower()
