@@ -71,6 +71,7 @@ class HttpMockKind(ServerKind):
         if not isinstance(routes, str):
             return []
         path = root / routes
+        shown = str(Path(file).parent / routes)  # as the stack file is shown
         if not path.is_file():
             return [
                 SpecError(
@@ -81,7 +82,7 @@ class HttpMockKind(ServerKind):
                 )
             ]
         try:
-            read_routes_file(path, routes)
+            read_routes_file(path, shown)
         except _Many as many:
             return many.errors
         except SpecError as exc:

@@ -24,6 +24,13 @@ def _bucket_name(name: str) -> str:
 
 
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
+
+
+def _region(name: str) -> str:
+    if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", name):
+        raise ValueError(f"{name!r} is not a region name such as us-east-1 or eu-central-1")
+    return name
+
 S3Method = Literal["GET", "PUT", "POST", "DELETE", "HEAD"]
 
 
@@ -51,7 +58,7 @@ class Bucket(Strict):
 class S3Service(ServiceBase):
     kind: Literal["s3"] = "s3"
     buckets: list[BucketName | Bucket] = Field(default_factory=list)
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")] = "us-east-1"
+    region: Annotated[str, AfterValidator(_region)] = "us-east-1"
     access_key: Annotated[str, Field(min_length=3)] | None = None
     secret_key: Annotated[str, Field(min_length=3)] | None = None
     ready_timeout: Duration = 30.0
