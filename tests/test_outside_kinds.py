@@ -37,7 +37,11 @@ routes = [{ path = "/user", response = { json = { login = "octo" } } }]
 [services.app]
 command = "true"
 port = true
-env = { A = "${sso.web_app_client_secret}", B = "${files.aws_access_key_id}", C = "${mail.smtp_url}" }
+
+[services.app.env]
+A = "${sso.web_app_client_secret}"
+B = "${files.aws_access_key_id}"
+C = "${mail.smtp_url}"
 """
 
 
