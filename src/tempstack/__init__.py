@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tempstack import mock
     from tempstack.errors import (
         SpecError,
         SpecErrors,
@@ -48,10 +49,13 @@ __all__ = [
     "TempstackError",
     "UsageError",
     "__version__",
+    "mock",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "mock":  # ``tempstack.mock.client(url)`` for http-mock services
+        return importlib.import_module("tempstack.mock")
     if name in _WHERE:
         return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'tempstack' has no attribute {name!r}")

@@ -380,7 +380,7 @@ def env(run_id: str | None, stack_file: Path | None, fmt: str) -> None:
     if run_id:
         record = runs.find_run(run_id)
     else:
-        from tempstack.spec import find_stack_file
+        from tempstack.spec.load import find_stack_file
 
         try:
             path: Path | None = find_stack_file(stack_file)

@@ -26,7 +26,7 @@ from tempstack.errors import (
     TempstackError,
     UsageError,
 )
-from tempstack.spec import LoadedStack, load
+from tempstack.spec.load import LoadedStack, load
 from tempstack.stages import Outcome, Status, run_command_stage, stage_env
 
 DEFAULT_KEEP_TTL = 3600.0

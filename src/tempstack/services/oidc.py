@@ -18,11 +18,12 @@ def _spec(spec: ServiceSpec) -> OidcService:
 class OidcKind(ServerKind):
     name = "oidc"
     module = "oidc"
-    requires = ("authlib", "flask", "cryptography")
+    requires = ("authlib", "joserfc", "flask", "cryptography")
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         names = {"url", "host", "port", "issuer", "discovery_url", "jwks_url", "token_url"}
         names |= {"authorization_url", "userinfo_url", "client_id", "client_secret"}
+        names |= {"logout_url", "revocation_url", "introspection_url"}
         for client in _spec(spec).clients:
             slug = client_slug(client.id)
             names |= {f"{slug}_client_id", f"{slug}_client_secret"}
@@ -48,6 +49,9 @@ class OidcKind(ServerKind):
             "token_url": f"{url}/token",
             "authorization_url": f"{url}/authorize",
             "userinfo_url": f"{url}/userinfo",
+            "logout_url": f"{url}/logout",
+            "revocation_url": f"{url}/revoke",
+            "introspection_url": f"{url}/introspect",
         }
         for i, client in enumerate(_spec(plan.spec).clients):
             secret = plan.secrets.get(f"client:{client.id}", "")

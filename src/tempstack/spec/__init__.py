@@ -1,6 +1,5 @@
-"""The stack file: load, validate (pydantic), interpolate, build the dependency graph. Pure."""
+"""The stack file: load, validate (pydantic), interpolate, build the dependency graph. Pure.
 
-from tempstack.spec.load import DEFAULT_FILE, LoadedStack, find_stack_file, load
-from tempstack.spec.model import StackSpec
-
-__all__ = ["DEFAULT_FILE", "LoadedStack", "StackSpec", "find_stack_file", "load"]
+Nothing is imported here: the servers of the outside-world kinds import
+``tempstack.spec.routes`` alone and should not pay for the loader.
+"""

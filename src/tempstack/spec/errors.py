@@ -106,7 +106,7 @@ def dotted(prefix: str, loc: tuple[Any, ...]) -> str:
 
 
 def valid_keys(model: type[BaseModel]) -> str:
-    return ", ".join(sorted(model.model_fields))
+    return ", ".join(sorted(field.alias or name for name, field in model.model_fields.items()))
 
 
 def convert(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, JsonValue, model_validator
+from pydantic import AfterValidator, Field, JsonValue, field_validator, model_validator
 
 from tempstack.spec.fields import Duration, ServiceBase, Strict
 from tempstack.spec.routes import MockRoute
@@ -30,6 +30,7 @@ def _region(name: str) -> str:
     if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", name):
         raise ValueError(f"{name!r} is not a region name such as us-east-1 or eu-central-1")
     return name
+
 
 S3Method = Literal["GET", "PUT", "POST", "DELETE", "HEAD"]
 
@@ -125,12 +126,29 @@ class OidcClient(Strict):
         return self
 
 
+#: claims the provider sets itself; a user's ``claims`` may not override them
+RESERVED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "at_hash"}
+    | {"c_hash", "azp", "sid", "acr", "amr", "client_id", "scope", "typ"}
+)
+
+
 class OidcUser(Strict):
     subject: Annotated[str, Field(min_length=1, max_length=255)]
     password: Annotated[str, Field(min_length=1)]
     email: str | None = None
     name: str | None = None
     claims: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("claims")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if clash := sorted(RESERVED_CLAIMS & set(value)):
+            raise ValueError(
+                f"claim {clash[0]!r} is set by the provider itself; reserved claims: "
+                + ", ".join(sorted(RESERVED_CLAIMS))
+            )
+        return value
 
 
 class OidcService(ServiceBase):

@@ -72,11 +72,11 @@ class FaultRule(Strict):
 
     rate: Annotated[float, Field(gt=0, le=1)]
     kind: Literal["status", "reset", "close", "timeout"] = "status"
-    status: Status = 500
+    status: Status | None = None  # for kind = "status"; 500 when not given
 
     @model_validator(mode="after")
     def _status_kind(self) -> FaultRule:
-        if self.kind != "status" and "status" in self.model_fields_set:
+        if self.kind != "status" and self.status is not None:
             raise ValueError(f"status only applies to kind = 'status', not {self.kind!r}")
         return self
 
