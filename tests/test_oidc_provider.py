@@ -199,3 +199,15 @@ def test_server_answers_health_then_exits_cleanly_on_signal(tmp_path: Path, sign
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_token_endpoint_works_behind_a_host_name(client: FlaskClient) -> None:
+    """authlib refuses plain HTTP for non-loopback hosts; a proxy or /etc/hosts alias is fine."""
+    answer = client.post(
+        "/token",
+        data={"grant_type": "password", "username": "alice", "password": "pw", "scope": "openid"},
+        headers={"Host": "sso.test"},
+        auth=("web", "web-secret"),
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["token_type"].lower() == "bearer"

@@ -99,8 +99,17 @@ RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 GrantType = Literal["authorization_code", "refresh_token", "password", "client_credentials"]
 
 
+def _client_id(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", value):
+        raise ValueError(
+            f"{value!r} is not a valid client id: up to 100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
 class OidcClient(Strict):
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)]
+    id: Annotated[str, AfterValidator(_client_id)]
     secret: Annotated[str, Field(min_length=1)] | None = None  # generated per run if not given
     public: bool = False  # a browser/native app without a secret; must use PKCE
     redirect_uris: Annotated[list[RedirectUri], Field(min_length=1)]
@@ -160,6 +169,14 @@ class OidcService(ServiceBase):
 
     @model_validator(mode="after")
     def _unique(self) -> OidcService:
+        slugs: dict[str, str] = {}
+        for client in self.clients:
+            other = slugs.setdefault(client_slug(client.id), client.id)
+            if other != client.id:
+                raise ValueError(
+                    f"client ids {other!r} and {client.id!r} would both export as "
+                    f"{client_slug(client.id)}_client_id; rename one"
+                )
         for what, values in (
             ("client id", [c.id for c in self.clients]),
             ("user subject", [u.subject for u in self.users]),

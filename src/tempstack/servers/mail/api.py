@@ -228,6 +228,7 @@ async def get_raw(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     response = web.Response(body=found.raw, content_type="text/plain", charset="utf-8")
+    response.headers["X-Content-Type-Options"] = "nosniff"
     if request.query.get("dl") == "1":
         response.headers["Content-Disposition"] = f'attachment; filename="{found.id}.eml"'
     return response

@@ -41,6 +41,9 @@ form.inline{display:inline}
 routes = web.RouteTableDef()
 
 
+_UI_CSP = "default-src 'self'; style-src 'unsafe-inline'; script-src 'none'"
+
+
 def _page(title: str, body: str, query: str = "") -> web.Response:
     html = (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -54,7 +57,7 @@ def _page(title: str, body: str, query: str = "") -> web.Response:
     return web.Response(
         text=html,
         content_type="text/html",
-        headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'"},
+        headers={"Content-Security-Policy": _UI_CSP},
     )
 
 

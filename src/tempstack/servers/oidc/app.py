@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -102,6 +103,9 @@ def create_app(store: Store, keys: SigningKeys, issuer: str, ttl: int, cookie: s
     The cookie name carries the port: cookies are scoped by host, not port, so two
     providers (or the app under test) on 127.0.0.1 would otherwise overwrite each other.
     """
+    # Plain HTTP on loopback by design: authlib refuses non-TLS requests unless the Host is
+    # localhost or an IP, which would break names from /etc/hosts or a proxy in front.
+    os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     app = Flask(__name__)
     server = build_server(store, keys, issuer, ttl, cookie)
 
