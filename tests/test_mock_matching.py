@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
+from tempstack.servers.mock.jsonmatch import json_equal, json_mismatch
 from tempstack.servers.mock.matching import (
     Incoming,
     compile_path,
     conditions_mismatch,
-    json_mismatch,
     path_similarity,
 )
 from tempstack.servers.mock.table import Route, RouteTable
@@ -154,3 +154,44 @@ def test_closest_ranks_by_path_then_method() -> None:
         "method is GET, not POST",
         "path /users/7 does not match /users",
     ]
+
+
+def test_head_is_answered_by_a_get_route_unless_a_head_route_takes_it() -> None:
+    table = RouteTable(
+        [
+            route(name="get-page", path="/page"),
+            route(name="head-page", method="HEAD", path="/page"),
+            route(name="get-doc", path="/doc"),
+            route(name="post-form", method="POST", path="/form"),
+        ]
+    )
+
+    def found(method: str, path: str) -> str | None:
+        hit = table.find(incoming(method, path))
+        return hit[0].name if hit else None
+
+    assert found("HEAD", "/doc") == "get-doc"
+    assert found("HEAD", "/page") == "head-page"  # listed later, but made for HEAD
+    assert found("GET", "/page") == "get-page"
+    assert found("HEAD", "/form") is None
+    assert table.closest(incoming("HEAD", "/doc"), limit=1)[0]["why"] == []
+
+
+@pytest.mark.parametrize(
+    ("want", "got", "equal"),
+    [
+        ({"a": 1}, {"a": 1}, True),
+        ({"a": 1}, {"a": 1.0}, True),
+        ({"a": 1}, {"a": True}, False),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": 0}, {"a": False}, False),
+        ({"a": "1"}, {"a": 1}, False),
+        ({"a": 1}, {"a": 1, "b": 2}, False),  # equality, not the matcher's subset
+        ([{"a": None}], [{"a": None}], True),
+        ([1, [True]], [1, [1]], False),
+    ],
+)
+def test_json_equal_compares_json_values(want: Any, got: Any, equal: bool) -> None:
+    assert json_equal(want, got) is equal
+    if equal:  # what is equal also matches as a subset
+        assert json_mismatch(want, got) is None

@@ -10,10 +10,10 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tempstack.servers.mock import templating
+from tempstack.servers.mock.prepared import prepare, template_problems
 from tempstack.servers.mock.responses import format_event, render
-from tempstack.servers.mock.table import prepare
 from tempstack.servers.mock.templating import TemplateError
-from tempstack.spec.routes import MockResponse, SseEvent
+from tempstack.spec.routes import MockResponse, MockRoute, SseEvent
 
 CTX: dict[str, Any] = {
     "path": {"id": "42"},
@@ -84,6 +84,67 @@ def test_render_a_json_response_with_templated_headers() -> None:
     assert rendered.headers["Location"] == "/items/42"
     assert rendered.headers["Content-Type"] == "application/json"
     assert rendered.body == b'{"ok": true}'
+
+
+@pytest.mark.parametrize("value", ["/next\r\nSet-Cookie: a=1", "x\ny", "x\r"])
+def test_a_rendered_line_break_in_a_header_is_a_template_error(value: str) -> None:
+    spec = MockResponse.model_validate(
+        {"status": 302, "headers": {"Location": "{{ query.next }}"}, "body": "moved"}
+    )
+    prepared = prepare(spec, "route 'go': response")
+    with pytest.raises(TemplateError) as caught:
+        render(prepared, {**CTX, "query": {"next": value}})
+    assert caught.value.where == "route 'go': response.headers.Location"
+    assert caught.value.problem == (
+        f"the rendered header value {value!r} holds a line break (CR or LF), which a header "
+        "cannot carry"
+    )
+    ok = render(prepared, {**CTX, "query": {"next": "/next?a=1"}})
+    assert ok.headers["Location"] == "/next?a=1"
+
+
+def test_unknown_filter_is_a_syntax_error_when_compiling() -> None:
+    with pytest.raises(TemplateError) as caught:
+        templating.json_value({"a": "{{ path.id | nope }}"}, "r.json")
+    assert caught.value.where == "r.json.a"
+    assert caught.value.problem == "template syntax error: No filter named 'nope'. (line 1)"
+
+
+def test_template_problems_lists_every_bad_template_by_key() -> None:
+    routes = [
+        MockRoute.model_validate(
+            {
+                "path": "/a",
+                "response": {
+                    "headers": {"X-A": "{{ count }", "X-B": "fine {{ count }}"},
+                    "json": {"ok": "{{ json.a }}", "bad": ["x", "{% for %}"]},
+                },
+            }
+        ),
+        MockRoute.model_validate({"path": "/b", "response": {"body": "no templates {x}"}}),
+        MockRoute.model_validate(
+            {"path": "/c", "sequence": [{"stream": ["{{ x"]}, {"sse": ["ok", "{{ |x }}"]}]}
+        ),
+    ]
+    problems = template_problems(routes, "services.api.")
+    assert [p.where for p in problems] == [
+        "services.api.routes[0].response.headers.X-A",
+        "services.api.routes[0].response.json.bad[1]",
+        "services.api.routes[2].sequence[0].stream[0]",
+        "services.api.routes[2].sequence[1].sse[1].data",
+    ]
+    assert all(p.problem.startswith("template syntax error: ") for p in problems)
+    assert all("\n" not in p.problem for p in problems)
+
+
+def test_sse_data_splits_on_every_line_end() -> None:
+    # a bare CR ends a line in text/event-stream: kept in one data line, it would let
+    # templated data forge an ``id:`` or ``event:`` field
+    event = SseEvent(data="x")
+    assert format_event(event, "a\rid: 9\r\nevent: x\nb") == (
+        b"data: a\ndata: id: 9\ndata: event: x\ndata: b\n\n"
+    )
+    assert format_event(event, "end\r") == b"data: end\ndata: \n\n"
 
 
 def test_sse_wire_format() -> None:

@@ -42,6 +42,18 @@ CASES = {
         "[[routes]]\npath = '/events'\nresponse = { sse = [{ event = 'tick' }] }\n",
         "routes[0].response.sse[0]",
     ),
+    "unclosed_template": (
+        "toml",
+        "[[routes]]\npath = '/a'\nresponse.body = 'ok'\n\n"
+        "[[routes]]\npath = '/x/{id}'\nresponse.body = 'id {{ path.id '\n",
+        "routes[1].response.body: template syntax error: unexpected end of template",
+    ),
+    "unknown_filter": (
+        "json",
+        '{"routes": [{"path": "/x", "sequence": [{"status": 500}, '
+        '{"headers": {"X-Id": "{{ path.x | nope }}"}}]}]}',
+        "routes[0].sequence[1].headers.X-Id: template syntax error: No filter named 'nope'.",
+    ),
 }
 
 
@@ -88,3 +100,38 @@ def test_a_good_routes_file_passes(tmp_path: Path) -> None:
     )
     result = run_check(tmp_path, "-f", str(project / "tempstack.toml"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_template_error_is_reported_one_line_each(tmp_path: Path) -> None:
+    """In a routes file and inline alike, each template that does not compile is a line."""
+    project = tmp_path / "project"
+    (project / "mocks").mkdir(parents=True)
+    (project / "tempstack.toml").write_text(
+        STACK.format(ext="toml")
+        + """
+[services.inline]
+kind = "http-mock"
+routes = [
+  { path = "/a", response = { json = { a = "{{ json.a }}", b = ["{% if x %}"] } } },
+  { path = "/b", sequence = [{ sse = ["{{ json |}}", { data = "ok {{ count }}" }] }] },
+]
+"""
+    )
+    (project / "mocks" / "github.toml").write_text(
+        "[[routes]]\npath = '/s'\nresponse.stream = ['a', \"{{ body\\n + }}\"]\n\n"
+        "[[routes]]\npath = '/ok'\nresponse.body = '{{ count }}'\n"
+    )
+    result = run_check(tmp_path, "-f", str(project / "tempstack.toml"))
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 2, output
+    stack, routes = project / "tempstack.toml", project / "mocks" / "github.toml"
+    found = sorted(line.split(": template syntax error: ")[0] for line in result.lines)
+    [chunk] = [line for line in result.lines if "stream[1]" in line]
+    assert chunk.endswith("(line 2)"), output  # the chunk's error is on its second line
+    assert found == [
+        f"error: {routes}: routes[0].response.stream[1]",
+        f"error: {stack}: services.inline.routes[0].response.json.b[0]",
+        f"error: {stack}: services.inline.routes[1].sequence[0].sse[0].data",
+    ], output
+    assert_nothing_created(result)

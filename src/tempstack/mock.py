@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tempstack.servers.mock.jsonmatch import json_equal
+
 ADMIN = "/__tempstack"
 SHOWN = 20  # requests listed in a failed assertion's message (the newest ones)
 
@@ -46,8 +48,10 @@ class RecordedRequest:
     path: str
     query: dict[str, str | list[str]]
     headers: dict[str, str]
-    body: str
-    json: Any  # the parsed body, or None when it is empty or not JSON
+    body: str  # the first MiB of the body, as text (see ``truncated``)
+    body_size: int  # in bytes, of the whole body
+    truncated: bool  # the body was over 1 MiB: ``body`` is its start and ``json`` is None
+    json: Any  # the parsed body, or None when it is empty, not JSON or truncated
     route: str | None  # the matched route's name (``METHOD /path`` if unnamed); None: 404
     route_index: int | None
     route_source: str | None  # "runtime" or "stack"
@@ -79,6 +83,8 @@ class RecordedRequest:
             text += " json=" + _short(jsonlib.dumps(self.json))
         elif self.body:
             text += " body=" + _short(repr(self.body))
+        if self.truncated:
+            text += f" ({self.body_size} bytes, kept truncated)"
         if self.fault:
             outcome = f"fault {self.fault}"
         elif self.status is None:
@@ -163,7 +169,9 @@ class MockClient:
     ) -> list[RecordedRequest]:
         """Assert ``method path`` was received (``times`` times; default: at least once).
 
-        ``json`` must equal the parsed body, ``body`` the body text, and each of
+        ``json`` must equal the parsed body as JSON (so ``true`` is not ``1``, unlike in
+        Python; the same comparison as the mock's ``match.json``, but the whole body rather
+        than a subset), ``body`` the body text, and each of
         ``headers`` must be present with that value (names case-insensitive). Returns the
         matching requests; on failure the message lists everything the mock received.
         """
@@ -251,7 +259,7 @@ def client(url: str, *, timeout: float = 10.0) -> MockClient:
 def _fits(
     request: RecordedRequest, json: Any, body: str | None, headers: Mapping[str, str] | None
 ) -> bool:
-    if json is not None and request.json != json:
+    if json is not None and not json_equal(json, request.json):
         return False
     if body is not None and request.body != body:
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -647,3 +648,177 @@ def test_stops_at_once_on_sigterm_while_a_request_is_held(
     assert [type(e) for e in outcome] == [httpx.RemoteProtocolError]
     log = (run.dir / "api" / "output.log").read_text()
     assert log.rstrip().endswith("stopping")
+
+
+def test_a_line_break_rendered_into_a_header_is_a_500_naming_the_template(up: Up) -> None:
+    run = up(
+        mock_stack("""
+[[services.api.routes]]
+name = "redirect"
+path = "/go"
+response = { status = 302, headers = { Location = "{{ query.next }}" }, body = "moved" }
+""")
+    )
+    client = mock.client(run.env["API_URL"])
+    with httpx.Client(base_url=run.env["API_URL"]) as http:
+        r = http.get("/go", params={"next": "/a\r\nSet-Cookie: session=forged"})
+        assert r.status_code == 500
+        assert "set-cookie" not in r.headers
+        assert r.json()["template"] == "route 'redirect': response.headers.Location"
+        assert "line break" in r.json()["problem"]
+        r = http.get("/go", params={"next": "/a"})  # the same connection still works
+        assert (r.status_code, r.headers["location"]) == (302, "/a")
+    first, second = client.requests()
+    assert first.status == 500 and first.error is not None and "line break" in first.error
+    assert (second.status, second.error) == (302, None)
+    # a header name that is not a token never gets in, through the admin API either
+    with pytest.raises(mock.MockRouteError) as caught:
+        client.add_route(path="/x", response={"headers": {"Bad Name\n": "x"}})
+    assert caught.value.errors == [
+        "response.headers: 'Bad Name\\n' is not a valid header name (letters, digits and "
+        "!#$%&'*+-.^_`|~, no spaces)"
+    ]
+
+
+def test_a_response_cut_short_is_journaled_as_a_failure_not_a_status(up: Up) -> None:
+    run = up(
+        mock_stack("""
+[[services.api.routes]]
+path = "/events"
+response = { sse = ["first", "never sent"], interval = "60s" }
+""")
+    )
+    client = mock.client(run.env["API_URL"])
+    with httpx.stream("GET", run.env["API_URL"] + "/events") as r:
+        assert r.status_code == 200
+        assert next(r.iter_lines()) == "data: first"
+    # the client has gone while the server waits to send the second event
+    for _ in range(500):
+        [entry] = client.requests()
+        if entry.error is not None:
+            break
+        time.sleep(0.02)
+    assert (entry.status, entry.error) == (None, "the connection closed during the response")
+
+
+def test_a_body_on_a_204_and_an_interim_status_are_refused(up: Up) -> None:
+    run = up(mock_stack(""))
+    client = mock.client(run.env["API_URL"])
+    with pytest.raises(mock.MockRouteError) as caught:
+        client.add_routes(
+            [
+                {"path": "/a", "response": {"status": 204, "json": {"ok": True}}},
+                {"path": "/b", "response": {"status": 103}},
+            ]
+        )
+    assert caught.value.errors[0] == (
+        "routes[0].response: a 204 response has no body, so it cannot have json; use another "
+        "status (200, for example) to send one"
+    )
+    assert caught.value.errors[1].startswith("routes[1].response.status:")
+    client.add_route(path="/a", response={"status": 204, "headers": {"X-Done": "1"}})
+    r = httpx.get(run.env["API_URL"] + "/a")
+    assert (r.status_code, r.headers["x-done"], r.content) == (204, "1", b"")
+
+
+def test_admin_api_reads_json_whatever_charset_the_request_names(up: Up) -> None:
+    run = up(mock_stack(""))
+    routes = run.env["API_ADMIN_URL"] + "/routes"
+    route = json.dumps({"path": "/x", "response": {"body": "x"}}).encode()
+    r = httpx.post(routes, content=route, headers={"Content-Type": "application/json; charset=foo"})
+    assert r.status_code == 201, r.text
+    r = httpx.post(routes, content=b'{"path": "/\xff"}', headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400
+    [error] = r.json()["errors"]
+    assert error.startswith("the request body is not JSON (UTF-8): ")
+    assert [route["route"]["path"] for route in mock.client(run.env["API_URL"]).routes()] == ["/x"]
+
+
+def test_head_is_answered_by_a_get_route_with_headers_only(up: Up) -> None:
+    run = up(
+        mock_stack("""
+[[services.api.routes]]
+name = "doc"
+path = "/doc"
+response = { headers = { X-Doc = "1" }, json = { a = 1 } }
+
+[[services.api.routes]]
+path = "/events"
+response = { sse = ["a", "b"], interval = "60s" }
+""")
+    )
+    with httpx.Client(base_url=run.env["API_URL"]) as http:
+        r = http.head("/doc")
+        assert (r.status_code, r.headers["x-doc"], r.content) == (200, "1", b"")
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["content-length"] == str(len(b'{"a": 1}'))
+        r = http.head("/events")  # a stream: its headers, and no waiting for its events
+        assert (r.status_code, r.content) == (200, b"")
+        assert r.headers["content-type"] == "text/event-stream"
+        assert http.get("/doc").json() == {"a": 1}  # the connection is still in step
+        assert http.post("/doc").status_code == 404
+    journal = mock.client(run.env["API_URL"]).requests()
+    assert [(e.method, e.route, e.status) for e in journal[:3]] == [
+        ("HEAD", "doc", 200),
+        ("HEAD", "GET /events", 200),
+        ("GET", "doc", 200),
+    ]
+
+
+def test_journal_keeps_the_first_mib_of_a_body_but_matches_on_all_of_it(up: Up) -> None:
+    run = up(
+        mock_stack("""
+[[services.api.routes]]
+method = "POST"
+path = "/upload"
+match.body = "END$"
+response.body = "whole body seen"
+""")
+    )
+    mib = 1024**2
+    body = b"x" * (mib + mib // 2) + b"END"
+    r = httpx.post(run.env["API_URL"] + "/upload", content=body)
+    assert r.text == "whole body seen"
+    [entry] = mock.client(run.env["API_URL"]).requests()
+    assert (entry.truncated, entry.body_size, entry.body) == (True, len(body), "x" * mib)
+    assert entry.json is None and entry.status == 200
+    assert f"({len(body)} bytes, kept truncated)" in entry.describe()
+
+
+def test_assertions_compare_json_as_json(up: Up) -> None:
+    run = up(
+        mock_stack('[[services.api.routes]]\nmethod = "POST"\npath = "/flags"\nresponse = {}\n')
+    )
+    httpx.post(run.env["API_URL"] + "/flags", json={"a": True, "n": 2.0})
+    client = mock.client(run.env["API_URL"])
+    client.assert_not_called("POST", "/flags", json={"a": 1, "n": 2})  # true is not 1
+    client.assert_called_once("POST", "/flags", json={"a": True, "n": 2})  # 2.0 is 2
+    with pytest.raises(AssertionError, match="called once with json="):
+        client.assert_called_once("POST", "/flags", json={"a": 1, "n": 2})
+
+
+def test_stops_at_once_on_sigterm_while_a_body_is_half_sent(up: Up) -> None:
+    run = up(mock_stack(""))
+    client = mock.client(run.env["API_URL"])
+    with socket.create_connection((run.env["API_HOST"], int(run.env["API_PORT"]))) as sock:
+        sock.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: mock\r\nContent-Length: 100\r\n\r\n0123456789"
+        )
+        for _ in range(1000):  # in the journal as it arrives, before its body
+            if journal := client.requests():
+                break
+            time.sleep(0.01)
+        [entry] = journal
+        assert (entry.path, entry.body, entry.status) == ("/upload", "", None)
+        pid = run.services["api"].pid
+        assert pid is not None
+        server = psutil.Process(pid)
+        server.terminate()
+        server.wait(timeout=30)
+        sock.settimeout(30)
+        assert sock.recv(1024) == b""  # let go without an answer
+    log = (run.dir / "api" / "output.log").read_text().splitlines()
+    assert log[-2:] == [
+        "stopping",
+        "POST /upload -> abandoned: the server stopped before the body had arrived",
+    ]

@@ -15,7 +15,7 @@ from tempstack.services.server import ServerKind
 from tempstack.spec import errors as spec_errors
 from tempstack.spec.model import ServiceSpec
 from tempstack.spec.outside import HttpMockService
-from tempstack.spec.routes import RoutesFile, dump_routes
+from tempstack.spec.routes import MockRoute, RoutesFile, dump_routes
 
 
 def _spec(spec: ServiceSpec) -> HttpMockService:
@@ -49,6 +49,17 @@ class _Many(SpecError):
         self.errors = errors
 
 
+def _template_errors(routes: list[MockRoute], file: str, prefix: str) -> list[SpecError]:
+    """``file: <prefix>routes[i].response.body: template syntax error: ...`` per template.
+
+    jinja2 is imported only if some string holds a template; the server's other modules
+    (aiohttp) never are.
+    """
+    from tempstack.servers.mock.prepared import template_problems
+
+    return [SpecError(file, e.where, e.problem) for e in template_problems(routes, prefix)]
+
+
 class HttpMockKind(ServerKind):
     name = "http-mock"
     module = "mock"
@@ -67,9 +78,13 @@ class HttpMockKind(ServerKind):
         }
 
     def check_files(self, spec: ServiceSpec, key: str, root: Path, file: str) -> list[SpecError]:
+        """A routes file's problems, and every template that does not compile (one line each).
+
+        Templates are compiled now so that a syntax error fails ``check``, not the start.
+        """
         routes = _spec(spec).routes
         if not isinstance(routes, str):
-            return []
+            return _template_errors(routes, file, f"{key}.")
         path = root / routes
         shown = str(Path(file).parent / routes)  # as the stack file is shown
         if not path.is_file():
@@ -82,12 +97,12 @@ class HttpMockKind(ServerKind):
                 )
             ]
         try:
-            read_routes_file(path, shown)
+            parsed = read_routes_file(path, shown)
         except _Many as many:
             return many.errors
         except SpecError as exc:
             return [exc]
-        return []
+        return _template_errors(parsed.routes, shown, "")
 
     def config(self, plan: ServicePlan, ctx: PrepareContext) -> dict[str, Any]:
         spec = _spec(plan.spec)

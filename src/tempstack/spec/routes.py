@@ -18,7 +18,14 @@ from tempstack.spec.fields import Duration, Strict
 ADMIN_PREFIX = "/__tempstack/"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*")
 PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
-Status = Annotated[int, Field(ge=100, le=599)]
+#: 1xx are interim answers, never final: a client waits for the real response forever
+Status = Annotated[int, Field(ge=200, le=599)]
+#: statuses whose responses never carry a body (RFC 9110 15.3.5, 15.3.6, 15.4.5)
+BODILESS = (204, 205, 304)
+#: a header name is an RFC 9110 token
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: what no header value (and no SSE field) may hold: it would end the line early
+LINE_BREAK = re.compile(r"[\r\n]")
 #: ``reset``: the connection is reset (TCP RST) before any response; ``close``: it is closed
 #: without a response; ``timeout``: the request is held open and never answered.
 Fault = Literal["reset", "close", "timeout"]
@@ -32,6 +39,14 @@ class SseEvent(Strict):
     id: str | None = None
     retry: Annotated[int, Field(ge=0)] | None = None
 
+    @field_validator("event", "id")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # a line break would end the field and let the rest forge other fields
+        if value is not None and LINE_BREAK.search(value):
+            raise ValueError(f"{value!r}: an SSE field cannot hold a line break (CR or LF)")
+        return value
+
 
 class MockResponse(Strict):
     status: Status = 200
@@ -43,6 +58,19 @@ class MockResponse(Strict):
     interval: Duration | None = None  # pause between chunks or events
     delay: Duration | None = None  # latency before the response starts
     fault: Fault | None = None  # instead of a response
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not TOKEN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a valid header name (letters, digits and "
+                    "!#$%&'*+-.^_`|~, no spaces)"
+                )
+            if LINE_BREAK.search(text):
+                raise ValueError(f"header {name}: a value cannot hold a line break (CR or LF)")
+        return value
 
     @model_validator(mode="after")
     def _one_body(self) -> MockResponse:
@@ -62,6 +90,11 @@ class MockResponse(Strict):
             )
         if self.fault is not None and given:
             raise ValueError(f"a fault sends no response, so it cannot have {given[0]}")
+        if self.status in BODILESS and given:
+            raise ValueError(
+                f"a {self.status} response has no body, so it cannot have {given[0]}; "
+                "use another status (200, for example) to send one"
+            )
         if self.interval is not None and self.stream is None and self.sse is None:
             raise ValueError("interval only applies to stream or sse responses")
         return self

@@ -1,24 +1,27 @@
 """The request journal: every request the mock received, matched or not, and what it answered.
 
-An entry is written when the request arrives (so a request held open by a ``timeout`` fault
-is already visible) and completed once it is answered. The journal keeps the newest
-``LIMIT`` entries, so a load test against the mock cannot exhaust its memory; how many were
-dropped is reported with the list.
+An entry is written when the request arrives, before its body (so a request held open by a
+``timeout`` fault, or a body still uploading, is already visible), and completed once it is
+answered. The journal keeps the newest ``LIMIT`` entries and the first ``BODY_LIMIT`` bytes
+of each body, so a load test against the mock cannot exhaust its memory; how many entries
+were dropped is reported with the list, and a cut body is marked ``truncated``.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from multidict import MultiMapping
+from multidict import CIMultiDictProxy, MultiMapping
 
-from tempstack.servers.mock.matching import Incoming, compile_path
+from tempstack.servers.mock.matching import compile_path
 
 LIMIT = 10_000
+BODY_LIMIT = 1024**2  # bytes of a body kept; matching has seen it whole
 
 
 @dataclass
@@ -29,14 +32,27 @@ class Entry:
     path: str
     query: dict[str, str | list[str]]
     headers: dict[str, str]
-    body: str
-    json: Any
+    body: str = ""  # the first BODY_LIMIT bytes, as text
+    body_size: int = 0  # in bytes, of the whole body
+    truncated: bool = False  # the body was longer than BODY_LIMIT; ``body`` is its start
+    json: Any = None  # the parsed body; None if not JSON, or truncated
     route: str | None = None  # the matched route's name (or "METHOD PATH" when unnamed)
     route_index: int | None = None  # its position among the routes of its source
     route_source: str | None = None  # "runtime" (added through the admin API) or "stack"
-    status: int | None = None  # None while in progress, or when no response was sent
+    status: int | None = None  # set once the response has been sent; None until then
     fault: str | None = None  # reset, close or timeout when one was injected
     error: str | None = None  # a template error, or the client leaving early
+
+    def keep_body(self, raw: bytes, text: str, parsed: Any) -> None:
+        """Store the body that arrived: ``text`` and ``parsed`` are ``raw`` decoded and parsed."""
+        self.body_size = len(raw)
+        if len(raw) > BODY_LIMIT:
+            # not final: a character cut in two at the limit is left out, not replaced
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            self.body = decoder.decode(raw[:BODY_LIMIT], final=False)
+            self.truncated = True
+        else:
+            self.body, self.json = text, parsed
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -48,18 +64,19 @@ class Journal:
         self._next_id = 1
         self.dropped = 0
 
-    def record(self, req: Incoming) -> Entry:
+    def record(
+        self, method: str, path: str, query: MultiMapping[str], headers: CIMultiDictProxy[str]
+    ) -> Entry:
+        """A new entry for a request that has just arrived (its body comes with ``keep_body``)."""
         if len(self._entries) == self._entries.maxlen:
             self.dropped += 1
         entry = Entry(
             id=self._next_id,
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
-            method=req.method,
-            path=req.path,
-            query=_flatten(req.query),
-            headers={name: ", ".join(req.headers.getall(name)) for name in req.headers},
-            body=req.body,
-            json=req.json,
+            method=method,
+            path=path,
+            query=_flatten(query),
+            headers={name: ", ".join(headers.getall(name)) for name in headers},
         )
         self._next_id += 1
         self._entries.append(entry)

@@ -14,6 +14,7 @@ from typing import Any
 
 from multidict import CIMultiDictProxy, MultiMapping
 
+from tempstack.servers.mock.jsonmatch import json_mismatch
 from tempstack.spec.routes import PARAM, MockMatch
 
 
@@ -50,7 +51,8 @@ def compile_path(pattern: str) -> re.Pattern[str]:
 
 
 def method_mismatch(route_method: str, method: str) -> list[str]:
-    if route_method in ("*", method):
+    """Why a route's method does not take a request's; a GET route also answers HEAD."""
+    if route_method in ("*", method) or (route_method, method) == ("GET", "HEAD"):
         return []
     return [f"method is {route_method}, not {method}"]
 
@@ -80,36 +82,6 @@ def conditions_mismatch(match: MockMatch | None, req: Incoming) -> list[str]:
     return why
 
 
-def json_mismatch(want: Any, got: Any, at: str = "json") -> str | None:
-    """The first place where ``got`` does not contain ``want``; objects match as subsets.
-
-    Given keys must be present with matching values (recursively); lists must have the same
-    length, element by element; scalars must be equal, and ``true`` never equals ``1``.
-    """
-    if isinstance(want, dict):
-        if not isinstance(got, dict):
-            return f"{at}: an object expected, got {_short(got)}"
-        for key, value in want.items():
-            if key not in got:
-                return f"{at}.{key}: missing"
-            if (diff := json_mismatch(value, got[key], f"{at}.{key}")) is not None:
-                return diff
-        return None
-    if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            return f"{at}: {_short(want)} expected, got {_short(got)}"
-        for index, (w, g) in enumerate(zip(want, got, strict=True)):
-            if (diff := json_mismatch(w, g, f"{at}[{index}]")) is not None:
-                return diff
-        return None
-    same_kind = isinstance(want, bool) == isinstance(got, bool) and (
-        isinstance(want, str) == isinstance(got, str)
-    )
-    if same_kind and want == got:
-        return None
-    return f"{at}: {_short(want)} expected, got {_short(got)}"
-
-
 def path_similarity(pattern: str, path: str) -> float:
     """How close a request path is to a route's pattern, 0 to 1, for ranking near misses.
 
@@ -123,8 +95,3 @@ def path_similarity(pattern: str, path: str) -> float:
         for i, segment in enumerate(want)
     ]
     return SequenceMatcher(None, "/".join(filled), "/".join(got)).ratio()
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."

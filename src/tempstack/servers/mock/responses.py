@@ -1,13 +1,16 @@
 """Answering: plain and JSON bodies, chunked streams, Server-Sent Events, and faults.
 
 Everything templated is rendered before the first byte is sent, so a template error is a
-clean 500 naming the template rather than a stream cut in the middle.
+clean 500 naming the template rather than a stream cut in the middle. Responses are sent
+from the handler itself (not by aiohttp once it returns) so that the journal records a
+status only for a response that went out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import struct
 from dataclasses import dataclass
@@ -16,9 +19,12 @@ from typing import Any, NoReturn
 from aiohttp import web
 from multidict import CIMultiDict
 
-from tempstack.servers.mock.table import Prepared
+from tempstack.servers.mock.prepared import Prepared
 from tempstack.servers.mock.templating import Context
 from tempstack.spec.routes import SseEvent
+
+#: the line ends of text/event-stream: a bare CR ends a line too, so data must split on it
+_SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -64,24 +70,37 @@ def format_event(event: SseEvent, data: Any) -> bytes:
     if event.retry is not None:
         lines.append(f"retry: {event.retry}")
     text = data if isinstance(data, str) else json.dumps(data)
-    lines.extend(f"data: {line}" for line in text.split("\n"))
+    lines.extend(f"data: {line}" for line in _SSE_LINE_END.split(text))
     return ("\n".join(lines) + "\n\n").encode()
 
 
-async def send(
-    request: web.BaseRequest, rendered: Rendered, stopping: asyncio.Event
-) -> web.StreamResponse:
+def response_for(rendered: Rendered) -> web.StreamResponse:
+    """The aiohttp response for ``rendered``, to be sent with ``send``."""
     if rendered.body is not None:
         return web.Response(status=rendered.status, headers=rendered.headers, body=rendered.body)
     response = web.StreamResponse(status=rendered.status, headers=rendered.headers)
     response.enable_chunked_encoding()
-    await response.prepare(request)
-    for i, part in enumerate(rendered.parts):
-        if i and rendered.interval and await pause(rendered.interval, stopping):
-            break  # the server is stopping: end the stream rather than hold up the exit
-        await response.write(part)  # each part is sent at once, as its own chunk
-    await response.write_eof()
     return response
+
+
+async def send(
+    request: web.BaseRequest,
+    response: web.StreamResponse,
+    rendered: Rendered | None,
+    stopping: asyncio.Event,
+) -> None:
+    """Send ``response`` to the end, with ``rendered``'s parts if it is a stream.
+
+    A HEAD request gets the headers only (aiohttp leaves out a whole body by itself; the
+    parts of a stream are not written). Raises ``ConnectionError`` if the client has gone.
+    """
+    await response.prepare(request)
+    if rendered is not None and rendered.body is None and request.method != "HEAD":
+        for i, part in enumerate(rendered.parts):
+            if i and rendered.interval and await pause(rendered.interval, stopping):
+                break  # the server is stopping: end the stream rather than hold up the exit
+            await response.write(part)  # each part is sent at once, as its own chunk
+    await response.write_eof()
 
 
 async def pause(seconds: float, stopping: asyncio.Event) -> bool:

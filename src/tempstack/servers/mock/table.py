@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tempstack.servers.mock import templating
 from tempstack.servers.mock.matching import (
     Incoming,
     compile_path,
@@ -19,42 +18,10 @@ from tempstack.servers.mock.matching import (
     method_mismatch,
     path_similarity,
 )
-from tempstack.spec.routes import MockResponse, MockRoute, SseEvent
+from tempstack.servers.mock.prepared import Prepared, prepare_route, route_label
+from tempstack.spec.routes import MockRoute
 
 CLOSEST = 3  # how many near misses an unmatched request's 404 lists
-
-
-@dataclass
-class Prepared:
-    """A response with its templates compiled."""
-
-    spec: MockResponse
-    headers: list[tuple[str, templating.Renderer]]
-    body: templating.Renderer | None
-    json: templating.Renderer | None
-    chunks: list[templating.Renderer] | None
-    events: list[tuple[SseEvent, templating.Renderer]] | None
-
-
-def prepare(spec: MockResponse, where: str) -> Prepared:
-    """Compile a response's templates; ``TemplateError`` names the first bad one."""
-    headers = [(k, templating.text(v, f"{where}.headers.{k}")) for k, v in spec.headers.items()]
-    events = None
-    if spec.sse is not None:
-        events = []
-        for i, item in enumerate(spec.sse):
-            event = SseEvent(data=item) if isinstance(item, str) else item
-            events.append((event, templating.json_value(event.data, f"{where}.sse[{i}].data")))
-    return Prepared(
-        spec=spec,
-        headers=headers,
-        body=None if spec.body is None else templating.text(spec.body, f"{where}.body"),
-        json=None if spec.json_ is None else templating.json_value(spec.json_, f"{where}.json"),
-        chunks=None
-        if spec.stream is None
-        else [templating.text(c, f"{where}.stream[{i}]") for i, c in enumerate(spec.stream)],
-        events=events,
-    )
 
 
 @dataclass
@@ -68,14 +35,7 @@ class Route:
 
     @classmethod
     def build(cls, spec: MockRoute, source: str, index: int) -> Route:
-        label = route_label(spec)
-        if spec.response is not None:
-            responses = [prepare(spec.response, f"route {label}: response")]
-        else:
-            assert spec.sequence is not None  # the model requires one of the two
-            responses = [
-                prepare(r, f"route {label}: sequence[{i}]") for i, r in enumerate(spec.sequence)
-            ]
+        responses = prepare_route(spec, f"route {route_label(spec)}: ")
         return cls(spec, source, index, compile_path(spec.path), responses)
 
     @property
@@ -110,10 +70,6 @@ class Route:
         }
 
 
-def route_label(spec: MockRoute) -> str:
-    return repr(spec.name) if spec.name else f"{spec.method} {spec.path}"
-
-
 class RouteTable:
     def __init__(self, stack: list[MockRoute]) -> None:
         self.stack = [Route.build(r, "stack", i) for i, r in enumerate(stack)]
@@ -124,8 +80,19 @@ class RouteTable:
         return [*self.runtime, *self.stack]
 
     def find(self, req: Incoming) -> tuple[Route, dict[str, str]] | None:
+        """The first route that takes the request, with its path parameters.
+
+        A HEAD request is answered by a GET route only when no route for HEAD (or ``*``)
+        takes it, so a HEAD route listed after the GET route for the same path still wins.
+        """
+        found = self._first(req, req.method)
+        if found is None and req.method == "HEAD":
+            found = self._first(req, "GET")
+        return found
+
+    def _first(self, req: Incoming, method: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.all():
-            if route.used_up or method_mismatch(route.spec.method, req.method):
+            if route.used_up or route.spec.method not in ("*", method):
                 continue
             m = route.pattern.fullmatch(req.path)
             if m is not None and not conditions_mismatch(route.spec.match, req):

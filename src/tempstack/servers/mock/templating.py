@@ -9,7 +9,7 @@ template, never a silent empty string.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +21,8 @@ _MARKERS = ("{{", "{%", "{#")
 _ONE_EXPRESSION = re.compile(r"^\{\{((?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
 
 Context = Mapping[str, Any]
+#: where every template that does not compile is collected (``check``), instead of raising
+Problems = list["TemplateError"] | None
 
 
 class TemplateError(Exception):
@@ -57,6 +59,20 @@ class _Text:
             return self.template.render(ctx)
         except Exception as exc:
             raise TemplateError(self.where, _describe(exc)) from exc
+
+
+class _HeaderText(_Text):
+    """A header value: a rendered line break would split it into a forged header."""
+
+    def render(self, ctx: Context) -> str:
+        value = super().render(ctx)
+        if "\r" in value or "\n" in value:
+            raise TemplateError(
+                self.where,
+                f"the rendered header value {_clip(value)!r} holds a line break (CR or LF), "
+                "which a header cannot carry",
+            )
+        return value
 
 
 class _Expression:
@@ -106,19 +122,37 @@ def is_template(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
 
 
-def text(source: str, where: str) -> Renderer:
-    """A string field (body, header value, chunk): rendered to text."""
-    return _Text(where, source) if is_template(source) else Literal(source)
+def text(source: str, where: str, problems: Problems = None) -> Renderer:
+    """A string field (body, chunk): rendered to text.
+
+    A template that does not compile raises ``TemplateError``; given ``problems``, the error
+    is added there instead and the source stands as a literal (so every error is found).
+    """
+    if not is_template(source):
+        return Literal(source)
+    return _compile(lambda: _Text(where, source), source, problems)
 
 
-def json_value(value: Any, where: str) -> Renderer:
+def header(source: str, where: str, problems: Problems = None) -> Renderer:
+    """A header value: like ``text``, and rendering a line break is a ``TemplateError``."""
+    if not is_template(source):
+        return Literal(source)  # the model has already refused literal line breaks
+    return _compile(lambda: _HeaderText(where, source), source, problems)
+
+
+def json_value(value: Any, where: str, problems: Problems = None) -> Renderer:
     """A JSON value whose string leaves may be templates; ``where`` names its root."""
     leaves: dict[tuple[Any, ...], Renderer] = {}
 
+    def leaf(source: str, name: str) -> Renderer:
+        one = _ONE_EXPRESSION.match(source)
+        if one:
+            return _Expression(name, one.group(1))
+        return _Text(name, source)
+
     def visit(node: Any, at: tuple[Any, ...], name: str) -> None:
         if isinstance(node, str) and is_template(node):
-            one = _ONE_EXPRESSION.match(node)
-            leaves[at] = _Expression(name, one.group(1)) if one else _Text(name, node)
+            leaves[at] = _compile(lambda: leaf(node, name), node, problems)
         elif isinstance(node, dict):
             for key, child in node.items():
                 visit(child, (*at, key), f"{name}.{key}")
@@ -128,6 +162,16 @@ def json_value(value: Any, where: str) -> Renderer:
 
     visit(value, (), where)
     return _Tree(value, leaves) if leaves else Literal(value)
+
+
+def _compile(make: Callable[[], Renderer], source: str, problems: Problems) -> Renderer:
+    try:
+        return make()
+    except TemplateError as exc:
+        if problems is None:
+            raise
+        problems.append(exc)
+        return Literal(source)
 
 
 @cache
@@ -144,11 +188,16 @@ def _env() -> SandboxedEnvironment:
 def _describe(exc: Exception) -> str:
     name = type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
-    if name == "TemplateSyntaxError":
+    if name in ("TemplateSyntaxError", "TemplateAssertionError"):  # an unknown filter: the latter
+        message = " ".join(message.split())  # one line: it is shown on one by ``check``
         return f"template syntax error: {message} (line {getattr(exc, 'lineno', '?')})"
     if name == "UndefinedError":
         return f"undefined in template: {message}"
     return f"template failed: {name}: {message}"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _jsonable(value: Any) -> Any:
