@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import smtplib
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
@@ -203,6 +206,56 @@ def test_aiosmtplib_with_auth(write_stack) -> None:  # type: ignore[no-untyped-d
         assert full["Subject"] == "welcome"
         assert "<h1>Welcome!</h1>" in full["HTML"]
         assert full["Text"].strip() == "body of welcome"
+
+
+DJANGO_SENDER = r"""
+import os, django
+from django.conf import settings
+
+settings.configure(
+    EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+    EMAIL_HOST=os.environ["MAIL_SMTP_HOST"],
+    EMAIL_PORT=int(os.environ["MAIL_SMTP_PORT"]),
+    EMAIL_HOST_USER="shop",
+    EMAIL_HOST_PASSWORD="secret",
+    DEFAULT_FROM_EMAIL="Shop <orders@shop.example.com>",
+)
+django.setup()
+from django.core.mail import EmailMultiAlternatives
+
+mail = EmailMultiAlternatives(
+    "Order #7 confirmed", "Thank you, Ann.", to=["Ann <ann@example.com>"],
+    bcc=["audit@shop.example.com"],
+)
+mail.attach_alternative("<p>Thank you, <b>Ann</b>.</p>", "text/html")
+mail.attach("invoice.csv", "item,price\nmug,12\n", "text/csv")
+assert mail.send() == 1
+"""
+
+
+def test_django_mail_as_an_application_sends_it(write_stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Django's SMTP backend, configured from the exports as an app would, in its own process."""
+    script = tmp_path / "send_with_django.py"
+    script.write_text(DJANGO_SENDER)
+    with mail_stack(write_stack) as env, api(env) as http:
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        full = http.get("/message/latest").json()
+        assert full["Subject"] == "Order #7 confirmed"
+        assert full["From"] == {"Name": "Shop", "Address": "orders@shop.example.com"}
+        assert [b["Address"] for b in full["Bcc"]] == ["audit@shop.example.com"]
+        assert "<b>Ann</b>" in full["HTML"] and full["Text"].strip() == "Thank you, Ann."
+        (attachment,) = full["Attachments"]
+        assert attachment["FileName"] == "invoice.csv"
+        part = http.get(f"/message/{full['ID']}/part/{attachment['PartID']}")
+        # text parts travel with CRLF line ends (SMTP's canonical form), as Mailpit serves them
+        assert part.text.splitlines() == ["item,price", "mug,12"]
 
 
 def test_search_latest_delete_and_errors(write_stack) -> None:  # type: ignore[no-untyped-def]
