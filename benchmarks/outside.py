@@ -113,35 +113,28 @@ def peer_s3() -> float:
         stop(proc)
 
 
-def peer_mail() -> float:
-    port = free_port()
+def peer_process(argv: list[str], port: int, http: bool = False) -> float:
+    """Start ``argv`` (already told to listen on ``port``) and wait for it to answer."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, proc)
+        if http:
+            httpx.get(f"http://{HOST}:{port}/")
         return time.perf_counter() - start
     finally:
         stop(proc)
+
+
+def peer_mail() -> float:
+    port = free_port()
+    return peer_process([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}"], port)
 
 
 def peer_http() -> float:
     port = free_port()
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", HOST],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port, proc)
-        httpx.get(f"http://{HOST}:{port}/")
-        return time.perf_counter() - start
-    finally:
-        stop(proc)
+    argv = [sys.executable, "-m", "http.server", str(port), "--bind", HOST]
+    return peer_process(argv, port, http=True)
 
 
 PEERS: dict[str, tuple[str, Callable[[], float]]] = {

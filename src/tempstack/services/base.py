@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tempstack.errors import SpecError
@@ -23,6 +23,15 @@ RUN_ID_VAR = "TEMPSTACK_RUN_ID"
 #: TEMPSTACK_RUN_ID to harness shells, so that variable alone would make a harness (and the
 #: ``tempstack down`` it runs) look like part of the run; teardown sweeps by this one.
 OWNER_VAR = "TEMPSTACK_OWNER"
+
+
+_S = TypeVar("_S")
+
+
+def spec_as(spec: object, cls: type[_S]) -> _S:
+    """A kind's own spec model: the registry only hands a kind specs of its own kind."""
+    assert isinstance(spec, cls), f"expected {cls.__name__}, got {type(spec).__name__}"
+    return spec
 
 
 def run_tag(run_id: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tempstack.errors import SpecError
-from tempstack.services.base import PrepareContext, ServicePlan
+from tempstack.errors import SpecError, SpecErrors
+from tempstack.services.base import PrepareContext, ServicePlan, spec_as
 from tempstack.services.server import ServerKind
 from tempstack.spec import errors as spec_errors
 from tempstack.spec.model import ServiceSpec
@@ -18,13 +18,8 @@ from tempstack.spec.outside import HttpMockService
 from tempstack.spec.routes import MockRoute, RoutesFile, dump_routes
 
 
-def _spec(spec: ServiceSpec) -> HttpMockService:
-    assert isinstance(spec, HttpMockService)
-    return spec
-
-
 def read_routes_file(path: Path, shown: str) -> RoutesFile:
-    """Parse and validate a routes file; every problem is a ``SpecError`` naming it."""
+    """Parse and validate a routes file; a ``SpecError`` (or ``SpecErrors``) names it."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -40,13 +35,7 @@ def read_routes_file(path: Path, shown: str) -> RoutesFile:
         return RoutesFile.model_validate(data)
     except ValidationError as exc:
         errors = spec_errors.convert(exc, RoutesFile, shown, "", "a routes file", data)
-        raise errors[0] if len(errors) == 1 else _Many(errors) from exc
-
-
-class _Many(SpecError):
-    def __init__(self, errors: list[SpecError]) -> None:
-        super().__init__(errors[0].file, errors[0].key, errors[0].problem)
-        self.errors = errors
+        raise SpecErrors(errors) from exc
 
 
 def _template_errors(routes: list[MockRoute], file: str, prefix: str) -> list[SpecError]:
@@ -82,7 +71,7 @@ class HttpMockKind(ServerKind):
 
         Templates are compiled now so that a syntax error fails ``check``, not the start.
         """
-        routes = _spec(spec).routes
+        routes = spec_as(spec, HttpMockService).routes
         if not isinstance(routes, str):
             return _template_errors(routes, file, f"{key}.")
         path = root / routes
@@ -98,14 +87,14 @@ class HttpMockKind(ServerKind):
             ]
         try:
             parsed = read_routes_file(path, shown)
-        except _Many as many:
+        except SpecErrors as many:
             return many.errors
         except SpecError as exc:
             return [exc]
         return _template_errors(parsed.routes, shown, "")
 
     def config(self, plan: ServicePlan, ctx: PrepareContext) -> dict[str, Any]:
-        spec = _spec(plan.spec)
+        spec = spec_as(plan.spec, HttpMockService)
         data = super().config(plan, ctx)
         if isinstance(spec.routes, str):
             data["routes_file"] = spec.routes

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from tempstack.services.base import ServicePlan
+from tempstack.services.base import ServicePlan, spec_as
 from tempstack.services.server import ServerKind
 from tempstack.spec.model import ServiceSpec
 from tempstack.spec.outside import OidcService, client_slug
-
-
-def _spec(spec: ServiceSpec) -> OidcService:
-    assert isinstance(spec, OidcService)
-    return spec
 
 
 class OidcKind(ServerKind):
@@ -24,7 +19,7 @@ class OidcKind(ServerKind):
         names = {"url", "host", "port", "issuer", "discovery_url", "jwks_url", "token_url"}
         names |= {"authorization_url", "userinfo_url", "client_id", "client_secret"}
         names |= {"logout_url", "revocation_url", "introspection_url"}
-        for client in _spec(spec).clients:
+        for client in spec_as(spec, OidcService).clients:
             slug = client_slug(client.id)
             names |= {f"{slug}_client_id", f"{slug}_client_secret"}
         return frozenset(names)
@@ -33,7 +28,7 @@ class OidcKind(ServerKind):
         """One secret per confidential client: the given one, or a fresh one per run."""
         return {
             f"client:{c.id}": c.secret or secrets.token_urlsafe(24)
-            for c in _spec(spec).clients
+            for c in spec_as(spec, OidcService).clients
             if not c.public
         }
 
@@ -53,7 +48,7 @@ class OidcKind(ServerKind):
             "revocation_url": f"{url}/revoke",
             "introspection_url": f"{url}/introspect",
         }
-        for i, client in enumerate(_spec(plan.spec).clients):
+        for i, client in enumerate(spec_as(plan.spec, OidcService).clients):
             secret = plan.secrets.get(f"client:{client.id}", "")
             slug = client_slug(client.id)
             out[f"{slug}_client_id"] = client.id

@@ -23,7 +23,14 @@ from tempstack._files import locked
 from tempstack.errors import MissingBinaryError, StartError
 from tempstack.readiness.base import Probe
 from tempstack.services import binaries, users
-from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, run_tag
+from tempstack.services.base import (
+    KindDefaults,
+    Launch,
+    PrepareContext,
+    ServicePlan,
+    run_tag,
+    spec_as,
+)
 from tempstack.spec.model import PostgresService, ServiceSpec
 
 ADMIN = "tempstack"
@@ -36,11 +43,6 @@ _FAST_SETTINGS = {
     "wal_level": "minimal",
     "logging_collector": "off",
 }
-
-
-def _spec(spec: ServiceSpec) -> PostgresService:
-    assert isinstance(spec, PostgresService)
-    return spec
 
 
 def bin_dir(spec: PostgresService, service: str) -> tuple[str, Path]:
@@ -151,14 +153,14 @@ class PostgresKind(KindDefaults):
         return True
 
     def make_secrets(self, spec: ServiceSpec) -> dict[str, str]:
-        pg = _spec(spec)
+        pg = spec_as(spec, PostgresService)
         return {
             "user": pg.user or f"u_{secrets.token_hex(4)}",
             "password": pg.password or secrets.token_urlsafe(18),
         }
 
     def exports(self, plan: ServicePlan) -> dict[str, str]:
-        pg = _spec(plan.spec)
+        pg = spec_as(plan.spec, PostgresService)
         user, password, db = plan.secrets["user"], plan.secrets["password"], pg.databases[0]
         return {
             "host": plan.host,
@@ -171,7 +173,7 @@ class PostgresKind(KindDefaults):
         }
 
     def check_installed(self, spec: ServiceSpec, name: str) -> None:
-        bin_dir(_spec(spec), name)
+        bin_dir(spec_as(spec, PostgresService), name)
 
     def _socket_dir(self, ctx: PrepareContext) -> Path:
         """Private socket directory; a short one in /tmp when the run dir path is too long."""
@@ -182,7 +184,7 @@ class PostgresKind(KindDefaults):
         return Path(tempfile.gettempdir()) / f"tempstack-sock-{digest}"
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
-        pg = _spec(plan.spec)
+        pg = spec_as(plan.spec, PostgresService)
         version, bin_path = bin_dir(pg, plan.name)
         user = users.unprivileged_user(plan.name)
         template = _template(version, bin_path, user, ctx.cache_dir)
@@ -233,7 +235,7 @@ class PostgresKind(KindDefaults):
         return SocketProbe(self._socket_dir(ctx), plan.port)
 
     def after_ready(self, plan: ServicePlan, ctx: PrepareContext) -> None:
-        pg = _spec(plan.spec)
+        pg = spec_as(plan.spec, PostgresService)
         assert plan.port is not None
         user, password = plan.secrets["user"], plan.secrets["password"]
         with psycopg.connect(admin_dsn(self._socket_dir(ctx), plan.port), autocommit=True) as conn:

@@ -6,13 +6,8 @@ import socket
 from urllib.parse import quote
 
 from tempstack.services import binaries
-from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan
+from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, spec_as
 from tempstack.spec.model import RedisService, ServiceSpec
-
-
-def _spec(spec: ServiceSpec) -> RedisService:
-    assert isinstance(spec, RedisService)
-    return spec
 
 
 class PingProbe:
@@ -46,7 +41,7 @@ class RedisKind(KindDefaults):
         return True
 
     def make_secrets(self, spec: ServiceSpec) -> dict[str, str]:
-        pw = _spec(spec).password
+        pw = spec_as(spec, RedisService).password
         return {"password": pw} if pw else {}
 
     def exports(self, plan: ServicePlan) -> dict[str, str]:
@@ -63,7 +58,7 @@ class RedisKind(KindDefaults):
         binaries.find("redis-server", "redis-server", name)
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
-        spec = _spec(plan.spec)
+        spec = spec_as(plan.spec, RedisService)
         exe = binaries.find("redis-server", "redis-server", plan.name)
         argv = [
             str(exe),

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from tempstack.services.base import ServicePlan
+from tempstack.services.base import ServicePlan, spec_as
 from tempstack.services.server import ServerKind
 from tempstack.spec.model import ServiceSpec
 from tempstack.spec.outside import S3Service
-
-
-def _spec(spec: ServiceSpec) -> S3Service:
-    assert isinstance(spec, S3Service)
-    return spec
 
 
 class S3Kind(ServerKind):
@@ -23,12 +18,12 @@ class S3Kind(ServerKind):
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         names = {"url", "host", "port", "endpoint_url", "region", "access_key", "secret_key"}
         names |= {"aws_endpoint_url", "aws_region", "aws_access_key_id", "aws_secret_access_key"}
-        if _spec(spec).buckets:
+        if spec_as(spec, S3Service).buckets:
             names.add("bucket")
         return frozenset(names)
 
     def make_secrets(self, spec: ServiceSpec) -> dict[str, str]:
-        s3 = _spec(spec)
+        s3 = spec_as(spec, S3Service)
         return {
             # AWS-shaped, so clients that check the format accept them
             "access_key": s3.access_key or "AKIA" + secrets.token_hex(8).upper(),
@@ -36,7 +31,7 @@ class S3Kind(ServerKind):
         }
 
     def exports(self, plan: ServicePlan) -> dict[str, str]:
-        s3 = _spec(plan.spec)
+        s3 = spec_as(plan.spec, S3Service)
         url = f"http://{plan.host}:{plan.port}"
         out = {
             "host": plan.host,

@@ -185,21 +185,24 @@ async def set_read(request: web.Request) -> web.Response:
     return text("ok")
 
 
+def _search_query(request: web.Request) -> str:
+    """The ``query`` parameter; Mailpit answers 400 when it is missing or blank."""
+    query = request.query.get("query", "").strip()
+    if not query:
+        raise web.HTTPBadRequest(text="Error: no search query")
+    return query
+
+
 @routes.get("/api/v1/search")
 async def search(request: web.Request) -> web.Response:
     mailbox = request.app[MAILBOX]
-    query = request.query.get("query", "").strip()
-    if not query:
-        return bad_request("Error: no search query")
-    return _listing(request, mailbox.search(query), mailbox)
+    return _listing(request, mailbox.search(_search_query(request)), mailbox)
 
 
 @routes.delete("/api/v1/search")
 async def delete_search(request: web.Request) -> web.Response:
     mailbox = request.app[MAILBOX]
-    query = request.query.get("query", "").strip()
-    if not query:
-        return bad_request("Error: no search query")
+    query = _search_query(request)
     removed = mailbox.delete([c.id for c in mailbox.search(query)])
     print(f"deleted {removed} message(s) matching {query!r}", flush=True)
     return text("ok")
