@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,3 +54,21 @@ def tail(path: Path, lines: int) -> list[str]:
         return []
     text = data.decode(errors="replace").splitlines()
     return text[-lines:] if lines > 0 else []
+
+
+LOG_COPY_LIMIT = 8 * 1024 * 1024
+
+
+def copy_log(source: Path, target: Path, limit: int = LOG_COPY_LIMIT) -> Path:
+    """Copy a log, keeping only its last ``limit`` bytes (the end is what explains a run)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open("rb") as src, target.open("wb") as dst:
+        size = src.seek(0, os.SEEK_END)
+        if size > limit:
+            src.seek(size - limit)
+            src.readline()  # start at a line boundary
+            dst.write(b"[... earlier output cut ...]\n")
+        else:
+            src.seek(0)
+        shutil.copyfileobj(src, dst)
+    return target

@@ -38,6 +38,7 @@ from tempstack.errors import (
     UsageError,
 )
 from tempstack.report.console import Progress, err, out, print_endpoints, write_line
+from tempstack.report.terminal import describe_stage, print_run_result, show_history
 from tempstack.spec.model import parse_duration
 from tempstack.stack import DEFAULT_KEEP_TTL, Stack
 
@@ -155,8 +156,7 @@ def check(stack_file: Path | None) -> None:
         attrs = ", ".join(sorted(KINDS[svc.kind].attributes(svc))) or "-"
         out.print(f"  {name:<16} {svc.kind:<9} after: {deps:<32} exports: {attrs}", markup=False)
     for name, stage in loaded.spec.stages.items():
-        run = stage.run if isinstance(stage.run, str) else shlex.join(stage.run)
-        out.print(f"  stage {name:<10} {run}", markup=False)
+        out.print(f"  stage {name:<10} {stage.kind:<10} {describe_stage(stage)}", markup=False)
     problems = []
     for name, svc in loaded.spec.services.items():
         try:
@@ -326,6 +326,14 @@ def _await_detached(
     metavar="DURATION",
     help=f"How long a kept stack lives (default {DEFAULT_KEEP_TTL / 3600:g}h).",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Run the stages N times on one stack and report each test's flakiness.",
+)
+@click.option("--no-history", is_flag=True, help="Do not append to .tempstack/history.sqlite.")
 @click.argument("stages", nargs=-1)
 @handled
 def run_(
@@ -335,9 +343,16 @@ def run_(
     report_dir: Path | None,
     keep_on_failure: bool,
     ttl: float | None,
+    repeat: int,
+    no_history: bool,
     stages: tuple[str, ...],
 ) -> None:
-    """Up, run the stages in order with the exports in their environment, tear down."""
+    """Up, run the stages in order with the exports in their environment, tear down.
+
+    Writes journal.json, junit.xml, summary.md and report.html to the report directory.
+    Exit codes: 0 passed, 1 a stage failed, 2 bad input, 3 the stack failed to start,
+    4 timeout, 130 interrupted.
+    """
     stack = Stack.load(stack_file)
     progress = Progress()
     with signals_raise(), progress:
@@ -346,27 +361,33 @@ def run_(
             keep_on_failure=keep_on_failure,
             keep_ttl=ttl or DEFAULT_KEEP_TTL,
             timeout=timeout,
+            repeat=repeat,
+            history=False if no_history else None,
             data_dir=data_dir,
             report_dir=report_dir,
             on_change=progress,
         )
-    for outcome in result.outcomes:
-        colour = "green" if outcome.status.value == "passed" else "red"
-        err.print(
-            f"  stage {outcome.stage:<14} [{colour}]{outcome.status.value}[/]"
-            f"  {outcome.duration:.2f}s  exit {outcome.returncode}"
-        )
-    if result.error is not None:
-        err.print(f"error: {result.error}", markup=False)
-    if result.kept_until is not None:
-        err.print(
-            f"kept: {result.run_id} until {iso(result.kept_until)}\n"
-            f'  reach it:  eval "$(tempstack env {result.run_id})"\n'
-            f"  remove it: tempstack down {result.run_id}",
-            markup=False,
-        )
-    err.print(f"report: {result.report_dir}", markup=False)
+    print_run_result(result)
     sys.exit(result.exit_code)
+
+
+@main.command()
+@file_option
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="How many recent runs to show and to compute failure rates over.",
+)
+@click.option("--all-tests", is_flag=True, help="List every test, not only those that failed.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handled
+def history(stack_file: Path | None, limit: int, all_tests: bool, as_json: bool) -> None:
+    """The last runs of this stack and each test's failure rate over them."""
+    stack = Stack.load(stack_file)
+    show_history(stack.history_path, stack.name, limit, all_tests, as_json)
 
 
 # -- env / ps / logs / down / gc ---------------------------------------------------------

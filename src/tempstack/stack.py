@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tempstack._clock import iso
 from tempstack.backends.local import LocalBackend
@@ -26,8 +26,11 @@ from tempstack.errors import (
     TempstackError,
     UsageError,
 )
+from tempstack.report.flaky import flakiness
+from tempstack.report.write import ReportPaths, write_reports
 from tempstack.spec.load import LoadedStack, load
-from tempstack.stages import Outcome, Status, run_command_stage, stage_env
+from tempstack.spec.stages import StageSpec
+from tempstack.stages import RUNNERS, Outcome, StageContext, Status, stage_env
 
 DEFAULT_KEEP_TTL = 3600.0
 
@@ -102,6 +105,7 @@ class RunResult:
     error: TempstackError | None = None
     report_dir: Path | None = None
     kept_until: float | None = None
+    reports: ReportPaths | None = None
 
 
 class Stack:
@@ -146,30 +150,41 @@ class Stack:
         keep_ttl: float = DEFAULT_KEEP_TTL,
         timeout: float | None = None,
         echo: bool = True,
+        repeat: int = 1,
+        history: Path | Literal[False] | None = None,
         **options: Any,
     ) -> RunResult:
-        """Up, run the stages in order, tear down; the result carries the exit code."""
+        """Up, run the stages in order (``repeat`` times), write the reports, tear down.
+
+        The result carries the exit code. ``history`` is the history database (default
+        ``.tempstack/history.sqlite`` beside the stack file; ``False`` records nothing).
+        """
         for name in stages:
             if name not in self.loaded.spec.stages:
                 raise UsageError(
                     f"{self.loaded.path.name}: stages.{name}: no such stage; stages: "
                     f"{', '.join(self.loaded.spec.stages) or 'none'}"
                 )
+        if repeat < 1:
+            raise UsageError(f"--repeat must be at least 1, got {repeat}")
         chosen = list(stages) or list(self.loaded.spec.stages)
         engine = self.engine(timeout=timeout, **options)
+        engine.journal.repeat = repeat
         deadline = None if timeout is None else time.monotonic() + timeout
         result = RunResult(engine.run_id, EXIT_OK, report_dir=engine.report_dir)
         keep_until: float | None = None
+        interruption: str | None = None
         try:
             engine.start()
-            for name in chosen:
-                outcome = self._stage(engine, name, deadline, echo)
-                result.outcomes.append(outcome)
-                engine.journal.outcomes.append(outcome.as_dict())
-                if outcome.status is Status.TIMEOUT:
-                    result.exit_code = EXIT_TIMEOUT
-                elif outcome.status is not Status.PASSED and result.exit_code == EXIT_OK:
-                    result.exit_code = EXIT_STAGE_FAILED
+            for attempt in range(1, repeat + 1):
+                for name in chosen:
+                    outcome = self._stage(engine, name, deadline, echo, attempt, repeat)
+                    result.outcomes.append(outcome)
+                    engine.journal.outcomes.append(outcome.as_dict(engine.report_dir))
+                    if outcome.status is Status.TIMEOUT:
+                        result.exit_code = EXIT_TIMEOUT
+                    elif outcome.status is not Status.PASSED and result.exit_code == EXIT_OK:
+                        result.exit_code = EXIT_STAGE_FAILED
             if result.exit_code != EXIT_OK:
                 failed = [o for o in result.outcomes if o.status is not Status.PASSED]
                 _record_failure(
@@ -188,6 +203,7 @@ class Stack:
             _record_failure(engine, exc)
         except BaseException as exc:
             result.exit_code = EXIT_INTERRUPTED
+            interruption = str(exc) or type(exc).__name__
             _record_failure(engine, exc)
             raise
         finally:
@@ -198,45 +214,80 @@ class Stack:
             if result.exit_code != EXIT_OK and keep:
                 keep_until = time.time() + keep_ttl
                 engine.backend.record(status="kept", expires=iso(keep_until))
-            engine.journal.result = {"exit_code": result.exit_code, "kept_until": iso(keep_until)}
+            engine.journal.result = {
+                "exit_code": result.exit_code,
+                "status": _status_of(result.exit_code),
+                "error": interruption if result.error is None else str(result.error),
+                "kept_until": iso(keep_until),
+            }
+            if repeat > 1:
+                engine.journal.flakiness = flakiness(result.outcomes)
             engine.stop(keep_until=keep_until)
-            engine.journal.write(engine.report_dir)
+            engine.journal.finish()
+            result.reports = write_reports(
+                engine.journal,
+                None if history is False else (history or self.history_path),
+            )
         result.kept_until = keep_until
         return result
 
-    def _stage(self, engine: Engine, name: str, deadline: float | None, echo: bool) -> Outcome:
-        spec = self.loaded.spec.stages[name]
-        resolved = spec.model_copy(
-            update={
-                "run": _resolve(engine, spec.run),
-                "cwd": None if spec.cwd is None else engine.resolve_text(spec.cwd, None),
-                "env": {k: engine.resolve_text(v, None) for k, v in spec.env.items()},
-            }
-        )
+    @property
+    def history_path(self) -> Path:
+        return self.loaded.root / ".tempstack" / "history.sqlite"
+
+    def _stage(
+        self,
+        engine: Engine,
+        name: str,
+        deadline: float | None,
+        echo: bool,
+        attempt: int = 1,
+        repeat: int = 1,
+    ) -> Outcome:
+        spec = _resolve_stage(engine, self.loaded.spec.stages[name])
+        now = engine.journal.now
+        stage_deadline = None if spec.timeout is None else now() + spec.timeout
         if deadline is not None:
-            left = max(deadline - time.monotonic(), 0.001)
-            resolved.timeout = min(resolved.timeout or left, left)
-        engine.journal.event("stage.start", name)
-        outcome = run_command_stage(
-            name,
-            resolved,
-            env=stage_env(engine.base_env, engine.env, resolved.env),
+            left = now() + max(deadline - time.monotonic(), 0.001)
+            stage_deadline = left if stage_deadline is None else min(stage_deadline, left)
+        out_dir = engine.report_dir / "stages" / name
+        if repeat > 1:
+            out_dir = out_dir / f"attempt-{attempt}"
+        ctx = StageContext(
+            name=name,
+            env=stage_env(engine.base_env, engine.env, dict(spec.env)),
             stack_dir=self.loaded.root,
-            report_dir=engine.report_dir,
-            now=engine.journal.now,
+            out_dir=out_dir,
+            now=now,
             cancel=engine.cancel,
             echo=echo,
+            attempt=attempt,
+            deadline=stage_deadline,
         )
+        engine.journal.event("stage.start", name, attempt=attempt)
+        outcome = RUNNERS[spec.kind](ctx, spec)
         engine.journal.event(
-            "stage.end", name, status=outcome.status.value, returncode=outcome.returncode
+            "stage.end",
+            name,
+            attempt=attempt,
+            status=outcome.status.value,
+            returncode=outcome.returncode,
         )
         return outcome
 
 
-def _resolve(engine: Engine, run: str | list[str]) -> str | list[str]:
-    if isinstance(run, str):
-        return engine.resolve_text(run, None)
-    return [engine.resolve_text(part, None) for part in run]
+def _resolve_stage(engine: Engine, spec: StageSpec) -> StageSpec:
+    """Every ``${...}`` in the stage filled in from the running stack's exports."""
+    return type(spec).model_validate(engine.resolve_data(spec.model_dump(), None))
+
+
+def _status_of(code: int) -> str:
+    return {
+        EXIT_OK: "passed",
+        EXIT_STAGE_FAILED: "failed",
+        EXIT_TIMEOUT: "timeout",
+        EXIT_INTERRUPTED: "interrupted",
+    }.get(code, "error")
 
 
 def _record_failure(engine: Engine, exc: BaseException) -> None:

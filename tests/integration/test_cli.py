@@ -139,8 +139,8 @@ env = { EXTRA = "${db.port}" }
     assert done.returncode == 0, done.stderr
     assert "url=http://127.0.0.1:" in done.stdout and "db app" in done.stdout
     journal = json.loads((tmp_path / "rep" / "journal.json").read_text())
-    assert [o["stage"] for o in journal["outcomes"]] == ["smoke", "second"]
-    assert all(o["status"] == "passed" for o in journal["outcomes"])
+    assert [o["stage"] for o in journal["stages"]] == ["smoke", "second"]
+    assert all(o["status"] == "passed" for o in journal["stages"])
     assert journal["result"]["exit_code"] == 0
     kinds = [e["kind"] for e in journal["events"]]
     assert kinds.index("run.ready") < kinds.index("stage.start") < kinds.index("run.stopped")
@@ -163,7 +163,7 @@ run = "echo 'assert 2 == 3' >&2; exit 9"
     # secrets are masked in the bundle
     assert "***" in bundle["env"]["DB_PASSWORD"] and "***" in bundle["env"]["DB_URL"]
     assert (tmp_path / "rep" / "failure" / "logs" / "db.log").read_text()
-    assert "assert 2 == 3" in (tmp_path / "rep" / "stages" / "bad.log").read_text()
+    assert "assert 2 == 3" in (tmp_path / "rep" / "stages" / "bad" / "output.log").read_text()
 
 
 def test_stage_timeout_exits_4(write_stack) -> None:  # type: ignore[no-untyped-def]

@@ -1,20 +1,26 @@
-"""The run as data: events with monotonic timestamps, outcomes and service timings.
+"""The run as data: events with monotonic timestamps, services, stage outcomes, the result.
 
-Every report is rendered from this; it is written as ``journal.json`` in the report dir.
+Every report is rendered from this; it is written as ``journal.json`` in the report dir and
+validated against the documented schema (:mod:`tempstack.report.schema`) on the way out, so
+the file never drifts from its documentation.
 """
 
 from __future__ import annotations
 
+import platform
+import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from tempstack._clock import now_iso
 from tempstack._files import write_json
-
-JOURNAL_SCHEMA = 1
+from tempstack.report.schema import JOURNAL_SCHEMA
+from tempstack.report.schema import Journal as JournalDoc
 
 
 @dataclass
@@ -25,14 +31,26 @@ class Event:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def _version() -> str:
+    try:
+        return version("tempstack")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 class Journal:
-    def __init__(self, run_id: str, stack: str) -> None:
+    def __init__(self, run_id: str, stack: str, stack_file: Path, report_dir: Path) -> None:
         self.run_id, self.stack = run_id, stack
+        self.stack_file, self.report_dir = stack_file, report_dir
         self.t0 = time.monotonic()
         self.started = now_iso()
+        self.ended: str | None = None
         self.events: list[Event] = []
         self.outcomes: list[dict[str, Any]] = []
-        self.result: dict[str, Any] = {}
+        self.services: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None
+        self.repeat = 1
+        self.flakiness: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -47,6 +65,9 @@ class Journal:
     def first(self, kind: str, service: str | None) -> float | None:
         return next((e.t for e in self.events if e.kind == kind and e.service == service), None)
 
+    def finish(self) -> None:
+        self.ended = now_iso()
+
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
             events = [
@@ -58,18 +79,36 @@ class Journal:
                 }
                 for e in self.events
             ]
+        end = self.events[-1].t if self.events else 0.0
         return {
             "schema": JOURNAL_SCHEMA,
             "run_id": self.run_id,
             "stack": self.stack,
+            "stack_file": str(self.stack_file),
+            "report_dir": str(self.report_dir),
             "started": self.started,
-            "events": events,
-            "outcomes": self.outcomes,
+            "ended": self.ended,
+            "duration": round(end, 6) if self.ended else None,
+            "host": {
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "python": sys.version.split()[0],
+                "tempstack": _version(),
+            },
             "result": self.result,
+            "services": self.services,
+            "stages": self.outcomes,
+            "repeat": self.repeat,
+            "flakiness": self.flakiness,
+            "events": events,
         }
 
-    def write(self, report_dir: Path) -> Path:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        path = report_dir / "journal.json"
-        write_json(path, self.as_dict())
+    def document(self) -> JournalDoc:
+        return JournalDoc.model_validate(self.as_dict())
+
+    def write(self, report_dir: Path | None = None) -> Path:
+        target = report_dir or self.report_dir
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / "journal.json"
+        write_json(path, self.document().model_dump(mode="json", by_alias=True))
         return path

@@ -27,11 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tempstack._files import copy_log
 from tempstack.backends.base import Backend, Handle
-from tempstack.engine.bundle import LOG_LINES, write_bundle
+from tempstack.engine.bundle import LOG_LINES, mask_url, write_bundle
 from tempstack.engine.journal import Journal
 from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
+from tempstack.readiness.listening import NoticeListening
 from tempstack.services.base import PrepareContext, ServicePlan
 from tempstack.services.kinds import KINDS
 from tempstack.spec.errors import convert
@@ -109,8 +111,10 @@ class Engine:
         self.options = options
         self.environ = dict(os.environ if options.environ is None else options.environ)
         self.run_id = options.run_id or make_run_id(loaded.name)
-        self.report_dir = options.report_dir or loaded.root / ".tempstack" / "reports" / self.run_id
-        self.journal = Journal(self.run_id, loaded.name)
+        self.report_dir = (
+            options.report_dir or loaded.root / ".tempstack" / "reports" / self.run_id
+        ).absolute()
+        self.journal = Journal(self.run_id, loaded.name, loaded.path, self.report_dir)
         self.plans: dict[str, ServicePlan] = {}
         self.contexts: dict[str, PrepareContext] = {}
         self.handles: dict[str, Handle] = {}
@@ -206,20 +210,20 @@ class Engine:
     def resolve_text(self, text: str, self_name: str | None) -> str:
         return substitute(text, resolver(self.exports, self.environ, self_name))
 
+    def resolve_data(self, value: Any, self_name: str | None) -> Any:
+        """Every ``${...}`` in the strings of nested dicts and lists filled in."""
+        if isinstance(value, str):
+            return self.resolve_text(value, self_name)
+        if isinstance(value, dict):
+            return {k: self.resolve_data(v, self_name) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_data(v, self_name) for v in value]
+        return value
+
     def _resolve_spec(self, spec: ServiceSpec, name: str) -> ServiceSpec:
         data = spec.model_dump()
-
-        def resolve(value: Any) -> Any:
-            if isinstance(value, str):
-                return self.resolve_text(value, name)
-            if isinstance(value, dict):
-                return {k: resolve(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [resolve(v) for v in value]
-            return value
-
         try:
-            return type(spec).model_validate(resolve(data))
+            return type(spec).model_validate(self.resolve_data(data, name))
         except ValidationError as exc:  # valid as written, invalid once ${...} is filled in
             prefix = ".".join(p for p in (self.loaded.prefix, "services", name) if p)
             errors = convert(exc, type(spec), self.loaded.path.name, prefix, "a service", data)
@@ -261,6 +265,13 @@ class Engine:
         )
         if self.options.on_change is not None:
             self.options.on_change(status)
+
+    def _mark(self, name: str, moment: str = "listening") -> None:
+        """A timing that is not a state: recorded for the waterfall, nothing waits on it."""
+        at = self.journal.now()
+        with self._cv:
+            self.status[name].timings[moment] = at
+        self.journal.event(f"service.{moment}", name)
 
     def _wait_deps(self, name: str) -> bool:
         deps = self.loaded.deps.get(name, {})
@@ -313,6 +324,8 @@ class Engine:
             self._finish_job(name, handle, plan.spec.timeout)
             return
         probe = kind.probe(plan, ctx)
+        if probe is not None and plan.port is not None:
+            probe = NoticeListening(probe, plan.host, plan.port, lambda: self._mark(name))
         if probe is not None:
             timeout = _ready_timeout(plan.spec)
             history = self.probes[name] = ProbeHistory(probe.description)
@@ -400,12 +413,40 @@ class Engine:
             if keep_until is None:
                 self.backend.record(status="stopping")
                 self._stop_services()
+            self._collect_services()
             if self._opened:
                 try:
                     self.backend.close(keep_until=keep_until)
                 except Exception as exc:  # the sweep must not hide the run's own outcome
                     self.journal.event("teardown.error", detail=str(exc))
             self.journal.event("run.stopped" if keep_until is None else "run.kept")
+
+    def _collect_services(self) -> None:
+        """Each service's record and log into the report, before the run dir is removed."""
+        records = []
+        logs = self.report_dir / "services"
+        for name in self.loaded.order:
+            status, spec = self.status[name], self.loaded.spec.services[name]
+            record: dict[str, Any] = {
+                "name": name,
+                "kind": spec.kind,
+                "state": status.state.value,
+                "pid": status.pid,
+                "port": status.port,
+                "url": mask_url(status.url) if status.url else None,
+                "error": status.error,
+                "depends_on": list(self.loaded.deps.get(name, {})),
+                "timings": {k: round(v, 6) for k, v in status.timings.items()},
+            }
+            if name in self.handles:
+                try:
+                    copy = copy_log(self.backend.log_path(name), logs / f"{name}.log")
+                    record["log"] = str(copy.relative_to(self.report_dir))
+                    record["log_tail"] = self.backend.log_tail(name, LOG_TAIL_LINES)
+                except OSError as exc:
+                    self.journal.event("report.error", name, error=str(exc))
+            records.append(record)
+        self.journal.services = records
 
     def _stop_services(self) -> None:
         names = [n for n in self.loaded.order if n in self.handles]

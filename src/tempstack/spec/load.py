@@ -32,6 +32,7 @@ from tempstack.spec.model import (
     StackSpec,
     StageSpec,
 )
+from tempstack.spec.stages import STAGE_MODELS
 
 DEFAULT_FILE = "tempstack.toml"
 _TOP_KEYS = ("stack", "env", "services", "stages")
@@ -215,7 +216,18 @@ class _Checker:
                     "digits, '_' or '-'",
                 )
                 continue
-            if (parsed := self.validate(StageSpec, body, key, "a stage")) is not None:
+            if not isinstance(body, dict):
+                self.error(key, "expected a table [stages.NAME]")
+                continue
+            kind = body.get("kind", "command")
+            if not isinstance(kind, str) or kind not in STAGE_MODELS:
+                self.error(
+                    f"{key}.kind",
+                    f"unknown stage kind {kind!r}; valid kinds: {', '.join(STAGE_MODELS)}",
+                )
+                continue
+            model = STAGE_MODELS[kind]
+            if (parsed := self.validate(model, body, key, f"a {kind} stage")) is not None:
                 out[name] = parsed
         return out
 

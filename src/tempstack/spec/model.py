@@ -20,8 +20,9 @@ from tempstack.spec.fields import (
     parse_signal,
 )
 from tempstack.spec.outside import HttpMockService, MailService, OidcService, S3Service
+from tempstack.spec.stages import StageSpec
 
-__all__ = ["Condition", "Duration", "parse_duration", "parse_signal"]
+__all__ = ["Condition", "Duration", "StageSpec", "parse_duration", "parse_signal"]
 
 
 class StackMeta(Strict):
@@ -153,14 +154,6 @@ SERVICE_MODELS: dict[str, type[ServiceBase]] = {
     "http-mock": HttpMockService,
     "oidc": OidcService,
 }
-
-
-class StageSpec(Strict):
-    kind: Literal["command"] = "command"
-    run: Command
-    cwd: str | None = None
-    env: dict[str, EnvValue] = Field(default_factory=dict)
-    timeout: Duration | None = None
 
 
 class EnvTable(Strict):

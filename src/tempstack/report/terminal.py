@@ -1,0 +1,131 @@
+"""What ``tempstack run`` and ``tempstack history`` print when they are done."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from tempstack._clock import iso
+from tempstack.report import history as hist
+from tempstack.report.console import err, out
+from tempstack.spec.stages import StageSpec
+
+if TYPE_CHECKING:
+    from tempstack.stack import RunResult
+
+_COLOUR = {"passed": "green", "skipped": "dim"}
+
+
+def describe_stage(stage: StageSpec) -> str:
+    if stage.kind == "command":
+        return stage.run if isinstance(stage.run, str) else shlex.join(stage.run)
+    if stage.kind == "locust":
+        return f"{stage.locustfile}: {stage.users} users for {stage.duration:g}s"
+    args = stage.args if isinstance(stage.args, str) else shlex.join(stage.args)
+    return f"pytest {args}".rstrip()
+
+
+def _counts(outcome_counts: object) -> str:
+    c = outcome_counts
+    if c is None:
+        return ""
+    parts = [f"{c.passed} passed"]  # type: ignore[attr-defined]
+    for name in ("failed", "errors", "skipped"):
+        if n := getattr(c, name):
+            parts.append(f"{n} {name}")
+    return ", ".join(parts)
+
+
+def print_run_result(result: RunResult) -> None:
+    for o in result.outcomes:
+        colour = _COLOUR.get(o.status.value, "red")
+        label = (
+            o.stage
+            if o.attempt == 1 and len(result.outcomes) == len({x.stage for x in result.outcomes})
+            else f"{o.stage}#{o.attempt}"
+        )
+        detail = _counts(o.counts)
+        if o.load is not None and o.load.total is not None:
+            t = o.load.total
+            detail = f"{t.requests} requests, p95 {t.percentiles.get('p95', 0):.0f} ms"
+        err.print(
+            f"  stage {label:<14} [{colour}]{o.status.value:<7}[/] {o.duration:7.2f}s  {detail}",
+            highlight=False,
+        )
+        if o.status.value != "passed" and o.reason:
+            err.print(f"      {o.reason}", markup=False, style="red")
+    if result.error is not None:
+        err.print(f"error: {result.error}", markup=False)
+    if result.kept_until is not None:
+        err.print(
+            f"kept: {result.run_id} until {iso(result.kept_until)}\n"
+            f'  reach it:  eval "$(tempstack env {result.run_id})"\n'
+            f"  remove it: tempstack down {result.run_id}",
+            markup=False,
+        )
+    reports = result.reports
+    for problem in reports.errors if reports else []:
+        err.print(f"warning: report not written: {problem}", markup=False, style="yellow")
+    if reports is not None and reports.html is not None:
+        err.print(f"report: {reports.html}", markup=False)
+        if reports.summary is not None:
+            err.print(f"summary: {reports.summary}", markup=False)
+    else:
+        err.print(f"report: {result.report_dir}", markup=False)
+
+
+def show_history(path: Path, stack: str, limit: int, all_tests: bool, as_json: bool) -> None:
+    # Piped into a file or a CI log, nothing gains from 80 columns and ids would be cut.
+    console = out if out.is_terminal else Console(width=240, highlight=False, soft_wrap=True)
+    runs = hist.recent_runs(path, limit, stack)
+    rates = hist.test_rates(path, limit, stack, only_failing=not all_tests)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "runs": [dataclasses.asdict(r) for r in runs],
+                    "tests": [{**dataclasses.asdict(r), "rate": r.rate} for r in rates],
+                }
+            )
+        )
+        return
+    if not runs:
+        err.print(f"no runs recorded yet for {stack} (history: {path})", markup=False)
+        return
+    table = Table(title=f"last {len(runs)} runs of {stack}", title_justify="left", box=None)
+    table.add_column("run", no_wrap=True)
+    for col in ("started", "result", "time", "stages"):
+        table.add_column(col)
+    for r in runs:
+        colour = _COLOUR.get(r.status or "", "red")
+        table.add_row(
+            r.run_id,
+            r.started.replace("T", " ")[:19],
+            f"[{colour}]{r.status}[/] ({r.exit_code})",
+            "-" if r.duration is None else f"{r.duration:.1f}s",
+            r.stages + (f"  x{r.repeat}" if r.repeat > 1 else ""),
+        )
+    console.print(table)
+    if not rates:
+        console.print(f"\nno test failed in the last {len(runs)} runs", style="green")
+        return
+    tests = Table(title="\nfailure rate per test", title_justify="left", box=None)
+    tests.add_column("test", no_wrap=True)
+    for col in ("stage", "failed", "rate"):
+        tests.add_column(col, no_wrap=True)
+    tests.add_column("last failure", no_wrap=True, overflow="ellipsis")
+    for t in rates:
+        tests.add_row(
+            t.test_id,
+            t.stage,
+            f"{t.failures}/{t.executions}",
+            f"{t.rate * 100:.0f}%",
+            (t.last_message or "")[:80],
+        )
+    console.print(tests)

@@ -1,0 +1,123 @@
+"""Run one stage command: its own process group, output teed to a log, timeout and cancel.
+
+Every stage kind goes through :func:`run_logged`; on timeout or cancellation the whole
+group gets SIGTERM, then SIGKILL, so a stage never outlives the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from tempstack.backends.local.process import signal_group
+from tempstack.services.base import run_tag
+from tempstack.stages.outcome import Status
+
+TAIL_LINES = 30
+
+
+@dataclass
+class StageContext:
+    """What every stage kind is given: where to write, the clock, the environment."""
+
+    name: str
+    env: dict[str, str]
+    stack_dir: Path
+    out_dir: Path  # this attempt's directory under <report dir>/stages/
+    now: Callable[[], float]
+    cancel: threading.Event
+    echo: bool = True
+    attempt: int = 1
+    deadline: float | None = None  # an instant of ``now()``; the stage's own timeout
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "output.log"
+
+
+@dataclass
+class Finished:
+    start: float
+    end: float
+    returncode: int | None
+    status: Status | None = None  # TIMEOUT or ERROR when we stopped it; None if it exited
+    error: str | None = None  # could not start
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None) -> None:
+    fd = source.fileno()
+    for chunk in iter(lambda: os.read(fd, 65536), b""):
+        log.write(chunk)
+        log.flush()
+        if echo is not None:
+            echo.write(chunk)
+            echo.flush()
+
+
+def run_logged(ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    start = ctx.now()
+    with ctx.log_path.open("ab") as log:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=ctx.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            message = f"could not start {argv[0]!r}: {exc}"
+            log.write(message.encode() + b"\n")
+            return Finished(start, ctx.now(), 127, Status.ERROR, message)
+        assert proc.stdout is not None
+        echo = sys.stdout.buffer if ctx.echo else None
+        pump = threading.Thread(target=_pump, args=(proc.stdout, log, echo), daemon=True)
+        pump.start()
+        status: Status | None = None
+        try:
+            while proc.poll() is None:
+                if ctx.cancel.is_set():
+                    status = Status.ERROR
+                    break
+                if ctx.deadline is not None and ctx.now() >= ctx.deadline:
+                    status = Status.TIMEOUT
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.05)
+        finally:
+            if proc.poll() is None:
+                signal_group(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+            signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pump.join(timeout=5)
+    error = None
+    if status is Status.TIMEOUT:
+        error = "timed out"
+    elif status is Status.ERROR:
+        error = "cancelled"
+    return Finished(start, ctx.now(), proc.returncode, status, error)
+
+
+def stage_env(base: dict[str, str], exports: dict[str, str], own: dict[str, str]) -> dict[str, str]:
+    """Caller env and ``[env]``, then the exports, then the stage's own ``env``."""
+    return {
+        "PYTHONUNBUFFERED": "1",
+        **base,
+        **exports,
+        **own,
+        **run_tag(exports["TEMPSTACK_RUN_ID"]),
+    }
