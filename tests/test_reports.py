@@ -315,3 +315,14 @@ def test_history_records_runs_and_failure_rates(tmp_path: Path) -> None:
 def test_counts() -> None:
     tests = [_test("a"), _test("b", "failed"), _test("c", "error"), _test("d", "skipped")]
     assert count(tests) == Counts(tests=4, passed=1, failed=1, errors=1, skipped=1)
+
+
+def test_documented_json_schema_is_current() -> None:
+    import json
+
+    from tempstack.report.schema import json_schema
+
+    docs = Path(__file__).parent.parent / "docs" / "journal.schema.json"
+    assert json.loads(docs.read_text()) == json_schema(), (
+        "regenerate: python -m tempstack.report.schema > docs/journal.schema.json"
+    )

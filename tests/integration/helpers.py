@@ -170,3 +170,14 @@ def kill(pid: int, sig: int) -> None:
 
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+
+
+# Debian's Chromium, never a Playwright download (the network is closed); as root it needs
+# --no-sandbox, and the other flags keep it from stalling on connections it cannot make.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]

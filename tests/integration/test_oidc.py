@@ -13,10 +13,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 import tempstack
 
@@ -66,30 +65,12 @@ subject = "bob"
 password = "builder"
 """
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
 
 @contextmanager
 def sso_stack(write_stack: Any) -> Iterator[dict[str, str]]:
     stack = tempstack.Stack.load(write_stack(STACK.format(python=sys.executable)))
     with stack.up() as run:
         yield run.env
-
-
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    """Debian's headless Chromium (not a Playwright download: the network is closed)."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def pkce() -> tuple[str, str]:

@@ -1,1 +1,1 @@
-"""Reports rendered from the journal; for now the console view (more in later issues)."""
+"""Reports rendered from the journal: JSON, JUnit XML, Markdown summary, HTML, history."""

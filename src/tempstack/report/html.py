@@ -30,6 +30,7 @@ from tempstack.report.schema import (
     StageOutcome,
     TestCase,
 )
+from tempstack.spec.thresholds import threshold_value
 
 REPORT_NAME = "report.html"
 
@@ -42,9 +43,9 @@ VIDEO_SUFFIXES = (".webm", ".mp4")
 LONG_LINES = 12
 LONG_CHARS = 1500
 
-# Waterfall segments: (from state, to state, legend label, colour). A service's segment starts
-# at the latest state before it that has a time, so a missing timing (no ``listening`` for a
-# process without a port) collapses instead of leaving a hole.
+# Waterfall segments, keyed by the state that ends them: (legend label, colour). A segment
+# starts at the latest earlier state of its chain that has a time, so a missing timing (no
+# ``listening`` for a process without a port) collapses instead of leaving a hole.
 SERVICE_CHAIN = ("starting", "started", "listening", "ready")
 JOB_CHAIN = ("starting", "started", "completed")
 SEGMENTS: dict[str, tuple[str, str]] = {
@@ -136,7 +137,7 @@ def _environment() -> Environment:
         ms=fmt_ms,
         num=fmt_number,
         pct=fmt_percent,
-        unit=fmt_unit,
+        unit=threshold_value,
         href=relative_href,
         mask=mask_url,
         is_image=lambda p: PurePosixPath(p).suffix.lower() in IMAGE_SUFFIXES,
@@ -221,30 +222,31 @@ def _waterfall(
     rows: list[str] = []
     segments: dict[str, list[tuple[int, float, float]]] = {}
 
-    def add(key: str, row: int, start: float, end: float) -> None:
-        segments.setdefault(key, []).append((row, start, max(start, end)))
+    def add_row(label: str, spans: list[tuple[str, float, float]]) -> None:
+        for key, start, end in spans:
+            segments.setdefault(key, []).append((len(rows), start, max(start, end)))
+        if spans:
+            rows.append(label)
 
     if run_ready is not None:
-        add("stack", len(rows), 0.0, run_ready)
-        rows.append("stack")
+        add_row("stack", [("stack", 0.0, run_ready)])
     for svc in services:
         chain = JOB_CHAIN if svc.kind == "job" or "completed" in svc.timings else SERVICE_CHAIN
-        row, last = len(rows), None
+        spans: list[tuple[str, float, float]] = []
+        last = None
         for state in chain:
             at = svc.timings.get(state)
             if at is None:
                 continue
             if last is not None:
-                add(state, row, last, at)
+                spans.append((state, last, at))
             last = at
         failed_at = svc.timings.get("failed")
         if failed_at is not None and last is not None:
-            add("failed", row, last, failed_at)
-        if row in {r for segs in segments.values() for r, _, _ in segs}:
-            rows.append(svc.name)
+            spans.append(("failed", last, failed_at))
+        add_row(svc.name, spans)
     for stage in stages:
-        add(f"stage:{stage.o.status}", len(rows), stage.o.start, stage.o.end)
-        rows.append(f"stage {stage.label}")
+        add_row(f"stage {stage.label}", [(f"stage:{stage.o.status}", stage.o.start, stage.o.end)])
     if not rows:
         return None
 
@@ -335,13 +337,3 @@ def fmt_ms(value: float | None) -> str:
 def fmt_percent(ratio: float | None) -> str:
     """A 0..1 ratio as a percentage."""
     return "—" if ratio is None else f"{ratio * 100:.2f} %"
-
-
-def fmt_unit(value: float | None, unit: str) -> str:
-    """A threshold value in its own unit (``ms``, ``%`` or plain)."""
-    if value is None:
-        return "—"
-    if unit == "ms":
-        return fmt_ms(value)
-    number = fmt_number(value)
-    return f"{number} {unit}" if unit else number

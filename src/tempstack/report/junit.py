@@ -22,6 +22,7 @@ from junitparser import TestCase as JCase
 from junitparser import TestSuite as JSuite
 
 from tempstack.report.schema import Counts, Journal, StageOutcome, TestCase
+from tempstack.spec.thresholds import threshold_value
 
 DETAILS_LIMIT = 20_000
 ARTIFACT_PREFIX = "playwright_"
@@ -114,8 +115,7 @@ def _stage_cases(stage: StageOutcome) -> list[JCase]:
         for th in stage.load.thresholds:
             case = JCase(f"threshold: {th.text}", f"{stage.stage}.thresholds", 0.0)
             if not th.passed:
-                actual = "no requests" if th.actual is None else f"{th.actual:g}{th.unit}"
-                case.result = [Failure(f"{th.text}: actual {actual}")]
+                case.result = [Failure(f"{th.text}: actual {threshold_value(th.actual, th.unit)}")]
             cases.append(case)
     if not stage.tests:
         case = JCase(stage.stage, stage.kind, stage.duration)

@@ -3,7 +3,7 @@
 Times named ``start``/``end``/``t`` and the values in ``timings`` are seconds since the run
 began (a monotonic clock), so a waterfall needs no clock arithmetic; ``started``/``ended``
 are wall-clock ISO-8601 timestamps. Latencies are milliseconds. ``docs/journal.md`` and the
-JSON Schema in ``docs/journal.schema.json`` (``tempstack schema`` prints it) are generated
+JSON Schema in ``docs/journal.schema.json`` (``python -m tempstack.report.schema``) come
 from these models.
 """
 
@@ -187,3 +187,15 @@ class Journal(_Model):
     events: list[Event] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Journal.model_json_schema(by_alias=True)
+    schema["title"] = "tempstack journal.json"
+    return schema
+
+
+if __name__ == "__main__":  # python -m tempstack.report.schema > docs/journal.schema.json
+    import json
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))

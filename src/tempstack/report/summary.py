@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from tempstack.report.schema import Journal, StageOutcome
+from tempstack.spec.thresholds import threshold_value
 
 ICON = {"passed": "✅", "failed": "❌", "error": "💥", "timeout": "⏱️", "skipped": "⏭️"}
 MAX_FAILURES = 15
@@ -97,7 +98,7 @@ def render_summary(journal: Journal, base_url: str | None = None) -> str:
 
 def _failures(journal: Journal, base: str | None) -> list[str]:
     out: list[str] = []
-    shown = 0
+    listed = 0
     for s in journal.stages:
         if s.status == "passed":
             continue
@@ -106,8 +107,8 @@ def _failures(journal: Journal, base: str | None) -> list[str]:
         for t in s.tests:
             if t.status not in ("failed", "error"):
                 continue
-            shown += 1
-            if shown > MAX_FAILURES:
+            listed += 1
+            if listed > MAX_FAILURES:
                 continue
             out.append(f"- `{t.id}`: {t.message or t.status}")
             if t.details:
@@ -126,7 +127,7 @@ def _failures(journal: Journal, base: str | None) -> list[str]:
         if s.load is not None:
             for th in s.load.thresholds:
                 if not th.passed:
-                    actual = "no requests" if th.actual is None else _actual(th.actual, th.unit)
+                    actual = threshold_value(th.actual, th.unit)
                     out.append(f"- threshold `{th.text}`: actual {actual}")
         if s.tail:
             out += [
@@ -140,15 +141,9 @@ def _failures(journal: Journal, base: str | None) -> list[str]:
         if s.log:
             out.append(f"\nlog: {_link(s.log, s.log, base)}")
         out.append("")
-    if shown > MAX_FAILURES:
-        out.append(f"… and {shown - MAX_FAILURES} more failures; see the full report.\n")
+    if listed > MAX_FAILURES:
+        out.append(f"… and {listed - MAX_FAILURES} more failures; see the full report.\n")
     return out
-
-
-def _actual(value: float, unit: str) -> str:
-    if unit == "%":
-        return f"{value * 100:.2f}%"
-    return f"{value:.0f} ms" if unit == "ms" else f"{value:g}"
 
 
 def _flaky(journal: Journal) -> list[str]:

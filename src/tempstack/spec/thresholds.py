@@ -62,6 +62,10 @@ class Threshold:
     def holds(self, actual: float) -> bool:
         return OPS[self.op](actual, self.limit)
 
+    def scale(self) -> float:
+        """Results are kept in the units people read: a failure rate as a percentage."""
+        return 100.0 if self.metric == "failure rate" else 1.0
+
     def unit(self) -> str:
         if self.metric in LATENCY:
             return "ms"
@@ -106,3 +110,14 @@ def _fraction(text: str, raw: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{text!r}: a failure rate lies between 0% and 100%")
     return value
+
+
+def threshold_value(value: float | None, unit: str) -> str:
+    """A threshold's limit or actual value, as every report prints it."""
+    if value is None:
+        return "no requests"
+    if unit == "ms":
+        return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+    if unit == "%":
+        return f"{value:.2f}%"
+    return f"{value:g}"

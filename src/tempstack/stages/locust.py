@@ -23,7 +23,7 @@ from tempstack.report.schema import (
 )
 from tempstack.services.process import cwd_of
 from tempstack.spec.stages import LocustStage
-from tempstack.spec.thresholds import PERCENTILES, Threshold
+from tempstack.spec.thresholds import PERCENTILES, Threshold, threshold_value
 from tempstack.stages.command import outcome_of
 from tempstack.stages.outcome import Outcome, Status
 from tempstack.stages.process import StageContext, run_logged
@@ -101,14 +101,7 @@ def run_locust_stage(ctx: StageContext, spec: LocustStage) -> Outcome:
 
 
 def _describe(r: ThresholdResult) -> str:
-    actual = "no requests" if r.actual is None else f"{_fmt(r.actual, r.unit)}"
-    return f"{r.text} (actual {actual})"
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "%":
-        return f"{value * 100:.2f}%"
-    return f"{value:.0f}{unit}" if unit == "ms" else f"{value:g}"
+    return f"{r.text} (actual {threshold_value(r.actual, r.unit)})"
 
 
 def judge(
@@ -125,8 +118,8 @@ def judge(
         endpoint=t.endpoint,
         metric=t.metric,
         op=t.op,
-        limit=t.limit,
-        actual=actual,
+        limit=t.limit * t.scale(),
+        actual=None if actual is None else actual * t.scale(),
         unit=t.unit(),
         passed=actual is not None and t.holds(actual),
     )

@@ -104,6 +104,7 @@ def run_logged(ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
             signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
             pump.join(timeout=5)
+            proc.stdout.close()
     error = None
     if status is Status.TIMEOUT:
         error = "timed out"
