@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -326,3 +327,33 @@ def test_documented_json_schema_is_current() -> None:
     assert json.loads(docs.read_text()) == json_schema(), (
         "regenerate: python -m tempstack.report.schema > docs/journal.schema.json"
     )
+
+
+def test_a_threshold_without_method_holds_for_every_method_of_that_name() -> None:
+    get = _stats("/orders", p95=20)
+    post = _stats("/orders", method="POST", p95=900, failures=90)
+    for text in ("/orders failure rate < 1%", "/orders p95 < 500ms"):
+        result = judge(parse_threshold(text), [get, post], None)
+        assert not result.passed, text
+    assert judge(parse_threshold("GET /orders p95 < 500ms"), [get, post], None).passed
+    assert judge(parse_threshold("/orders rps > 5"), [get, post], None).passed
+
+
+def test_summary_escapes_markup_and_table_cells() -> None:
+    hostile = _test("t", "failed", "<img src=x onerror=alert(1)> | `tick`")
+    hostile.id = "tests.x::test_`odd`|name"
+    text = render_summary(_journal([_stage("api", [hostile], "failed")], code=1))
+    bullet = "- ``tests.x::test_`odd`|name``: &lt;img src=x onerror=alert(1)&gt; \\| `tick`"
+    assert bullet in text  # outside code blocks no HTML gets through
+    outside = re.sub(r"(?s)```.*?```", "", text)
+    assert "<img" not in outside
+
+
+def test_tail_is_bounded_and_clean(tmp_path: Path) -> None:
+    from tempstack._files import tail
+
+    log = tmp_path / "out.log"
+    log.write_bytes(b"progress\r" * 3_000_000 + b"x" * 5000 + b"\n\x1b[31mred\x1b[0m\n")
+    lines = tail(log, 2)
+    assert lines[1] == "red"
+    assert lines[0].endswith("(line cut)") and len(lines[0]) < 2100

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -38,22 +39,40 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+TAIL_BYTES = 256 * 1024
+LINE_LIMIT = 2000
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline
+
+
+def clean_text(text: str) -> str:
+    """Text fit for every report: colour codes and control characters removed.
+
+    Tools colour their output (``--color=yes``, ``FORCE_COLOR`` in CI); the escapes are
+    noise in Markdown and HTML and make XML ill-formed.
+    """
+    return _CONTROL.sub("", _ANSI.sub("", text))
+
+
 def tail(path: Path, lines: int) -> list[str]:
-    """The last ``lines`` lines of a text file, read from the end (logs can be large)."""
+    """The last ``lines`` lines of a text file, cleaned and each cut at 2000 characters.
+
+    Reads at most the last 256 KiB, so a log of one endless line (progress bars redrawn
+    with ``\\r``) costs no more than a normal one.
+    """
     try:
         with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            block, data = 8192, b""
-            while size > 0 and data.count(b"\n") <= lines:
-                step = min(block, size)
-                size -= step
-                fh.seek(size)
-                data = fh.read(step) + data
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - TAIL_BYTES))
+            data = fh.read()
     except FileNotFoundError:
         return []
-    text = data.decode(errors="replace").splitlines()
-    return text[-lines:] if lines > 0 else []
+    text = clean_text(data.decode(errors="replace").replace("\r\n", "\n").replace("\r", "\n"))
+    out = [
+        line if len(line) <= LINE_LIMIT else line[:LINE_LIMIT] + " … (line cut)"
+        for line in text.splitlines()
+    ]
+    return out[-lines:] if lines > 0 else []
 
 
 LOG_COPY_LIMIT = 8 * 1024 * 1024

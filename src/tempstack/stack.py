@@ -6,12 +6,15 @@ The CLI and the pytest plugin are thin layers over these two classes.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from tempstack._clock import iso
 from tempstack.backends.local import LocalBackend
@@ -22,15 +25,18 @@ from tempstack.errors import (
     EXIT_STAGE_FAILED,
     EXIT_TIMEOUT,
     Interrupted,
+    SpecErrors,
     StackTimeout,
     TempstackError,
     UsageError,
 )
 from tempstack.report.flaky import flakiness
 from tempstack.report.write import ReportPaths, write_reports
+from tempstack.spec.errors import convert
 from tempstack.spec.load import LoadedStack, load
 from tempstack.spec.stages import StageSpec
 from tempstack.stages import RUNNERS, Outcome, StageContext, Status, stage_env
+from tempstack.stages.command import interrupted_outcome
 
 DEFAULT_KEEP_TTL = 3600.0
 
@@ -167,8 +173,11 @@ class Stack:
                 )
         if repeat < 1:
             raise UsageError(f"--repeat must be at least 1, got {repeat}")
+        if len(set(stages)) != len(stages):
+            raise UsageError(f"a stage is named twice: {' '.join(stages)}; name each once")
         chosen = list(stages) or list(self.loaded.spec.stages)
         engine = self.engine(timeout=timeout, **options)
+        _writable(engine.report_dir)
         engine.journal.repeat = repeat
         deadline = None if timeout is None else time.monotonic() + timeout
         result = RunResult(engine.run_id, EXIT_OK, report_dir=engine.report_dir)
@@ -178,12 +187,14 @@ class Stack:
             engine.start()
             for attempt in range(1, repeat + 1):
                 for name in chosen:
-                    outcome = self._stage(engine, name, deadline, echo, attempt, repeat)
-                    result.outcomes.append(outcome)
-                    engine.journal.outcomes.append(outcome.as_dict(engine.report_dir))
+                    if deadline is not None and time.monotonic() >= deadline:
+                        outcome = self._skipped(engine, name, attempt, "--timeout expired")
+                    else:
+                        outcome = self._stage(engine, result, name, deadline, echo, attempt, repeat)
+                    _add(engine, result, outcome)
                     if outcome.status is Status.TIMEOUT:
                         result.exit_code = EXIT_TIMEOUT
-                    elif outcome.status is not Status.PASSED and result.exit_code == EXIT_OK:
+                    elif outcome.status in _FAILING and result.exit_code == EXIT_OK:
                         result.exit_code = EXIT_STAGE_FAILED
             if result.exit_code != EXIT_OK:
                 failed = [o for o in result.outcomes if o.status is not Status.PASSED]
@@ -238,13 +249,14 @@ class Stack:
     def _stage(
         self,
         engine: Engine,
+        result: RunResult,
         name: str,
         deadline: float | None,
         echo: bool,
         attempt: int = 1,
         repeat: int = 1,
     ) -> Outcome:
-        spec = _resolve_stage(engine, self.loaded.spec.stages[name])
+        spec = _resolve_stage(engine, self.loaded, name)
         now = engine.journal.now
         stage_deadline = None if spec.timeout is None else now() + spec.timeout
         if deadline is not None:
@@ -253,6 +265,7 @@ class Stack:
         out_dir = engine.report_dir / "stages" / name
         if repeat > 1:
             out_dir = out_dir / f"attempt-{attempt}"
+        shutil.rmtree(out_dir, ignore_errors=True)  # a reused --report-dir never leaks in
         ctx = StageContext(
             name=name,
             env=stage_env(engine.base_env, engine.env, dict(spec.env)),
@@ -265,7 +278,13 @@ class Stack:
             deadline=stage_deadline,
         )
         engine.journal.event("stage.start", name, attempt=attempt)
-        outcome = RUNNERS[spec.kind](ctx, spec)
+        try:
+            outcome = RUNNERS[spec.kind](ctx, spec)
+        except BaseException as exc:  # interrupted: the stage still gets its outcome
+            outcome = interrupted_outcome(ctx, spec.kind, str(exc) or type(exc).__name__)
+            _add(engine, result, outcome)
+            engine.journal.event("stage.end", name, attempt=attempt, status=outcome.status.value)
+            raise
         engine.journal.event(
             "stage.end",
             name,
@@ -275,10 +294,46 @@ class Stack:
         )
         return outcome
 
+    def _skipped(self, engine: Engine, name: str, attempt: int, reason: str) -> Outcome:
+        at = engine.journal.now()
+        kind = self.loaded.spec.stages[name].kind
+        return Outcome(name, kind, Status.SKIPPED, at, at, reason=reason, attempt=attempt)
 
-def _resolve_stage(engine: Engine, spec: StageSpec) -> StageSpec:
+
+_FAILING = {Status.FAILED, Status.ERROR, Status.TIMEOUT}
+
+
+def _add(engine: Engine, result: RunResult, outcome: Outcome) -> None:
+    result.outcomes.append(outcome)
+    engine.journal.outcomes.append(outcome.as_dict(engine.report_dir))
+
+
+def _writable(report_dir: Path) -> None:
+    """The report dir is checked before anything starts: a run must be able to report."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / ".tempstack-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"--report-dir {report_dir}: cannot write there ({exc.strerror or exc}); "
+            "give a writable directory"
+        ) from None
+
+
+def _resolve_stage(engine: Engine, loaded: LoadedStack, name: str) -> StageSpec:
     """Every ``${...}`` in the stage filled in from the running stack's exports."""
-    return type(spec).model_validate(engine.resolve_data(spec.model_dump(), None))
+    spec = loaded.spec.stages[name]
+    data = spec.model_dump()
+    try:
+        return type(spec).model_validate(engine.resolve_data(data, None))
+    except ValidationError as exc:  # valid as written, invalid once ${...} is filled in
+        prefix = ".".join(p for p in (loaded.prefix, "stages", name) if p)
+        errors = convert(exc, type(spec), loaded.path.name, prefix, "a stage", data)
+        for err in errors:
+            err.message += " (after interpolation)"
+        raise SpecErrors(errors) from None
 
 
 def _status_of(code: int) -> str:

@@ -8,14 +8,16 @@ report.html and the history database the run wrote.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 from junitparser import JUnitXml
 
-from tests.integration.helpers import cli
+from tests.integration.helpers import cli, spawn_cli
 
 pytestmark = __import__("pytest").mark.integration
 
@@ -289,3 +291,117 @@ def test_hangs():
     assert stage["status"] == "timeout" and stage["reason"] == "timed out"
     assert not psutil.pid_exists(int((tmp_path / "tests" / "pid").read_text()))
     assert "timed out" in (report / "summary.md").read_text()
+
+
+def test_sigterm_during_a_stage_keeps_its_outcome_in_every_report(tmp_path: Path) -> None:
+    stack = _stack(
+        tmp_path,
+        "interrupted",
+        '[stages.slow]\nkind = "pytest"\nargs = ["tests", "-s"]\n',
+        {
+            "tests/test_slow.py": """
+import os, time
+from pathlib import Path
+
+def test_quick():
+    pass
+
+def test_hangs():
+    print("waiting for the order to ship")
+    (Path(__file__).parent / "pid").write_text(str(os.getpid()))
+    time.sleep(120)
+""",
+        },
+    )
+    report = tmp_path / "rep"
+    proc = spawn_cli("run", "-f", str(stack), "--report-dir", str(report))
+    pid_file = tmp_path / "tests" / "pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pid_file.exists()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert not psutil.pid_exists(int(pid_file.read_text()))
+    journal = _journal(report)
+    (stage,) = journal["stages"]
+    assert stage["status"] == "error" and stage["reason"].startswith("interrupted")
+    assert any("waiting for the order to ship" in line for line in stage["tail"])
+    assert journal["result"]["status"] == "interrupted"
+    assert "interrupted" in (report / "summary.md").read_text()
+    cases = JUnitXml.fromfile(str(report / "junit.xml"))
+    assert [s.name for s in cases] == ["slow"]  # not blamed on the stack's start
+
+
+def test_reused_report_dir_and_coloured_failures(tmp_path: Path) -> None:
+    stack = _stack(
+        tmp_path,
+        "reuse",
+        '[stages.api]\nkind = "pytest"\nargs = ["tests", "--color=yes"]\n'
+        '[stages.colour]\nrun = ["python3", "-c", '
+        "\"import sys; print('\\\\x1b[31mred failure\\\\x1b[0m'); sys.exit(1)\"]\n",
+        {"tests/test_one.py": "def test_first():\n    assert False, 'first'\n"},
+    )
+    report = tmp_path / "rep"
+    assert cli("run", "-f", str(stack), "--report-dir", str(report)).returncode == 1
+    (tmp_path / "tests" / "test_one.py").write_text("def test_second():\n    pass\n")
+    done = cli("run", "-f", str(stack), "--report-dir", str(report))
+    assert done.returncode == 1, done.stderr
+    assert "report not written" not in done.stderr
+    api, colour = _journal(report)["stages"]
+    assert [t["name"] for t in api["tests"]] == ["test_second"]  # nothing of the first run
+    assert "first" not in (report / "stages" / "api" / "output.log").read_text()
+    assert colour["tail"] == ["red failure"]
+    junit = (report / "junit.xml").read_text()
+    assert "red failure" in junit and "\x1b" not in junit
+
+
+def test_locust_task_exceptions_fail_the_stage(tmp_path: Path) -> None:
+    stack = _stack(
+        tmp_path,
+        "raising",
+        WEB + '[stages.load]\nkind = "locust"\nlocustfile = "locustfile.py"\nhost = "${web.url}"\n'
+        'users = 2\nduration = "1s"\n',
+        {
+            "site/index.html": "<h1>Hello</h1>",
+            "locustfile.py": """
+from locust import HttpUser, constant, task
+
+class Visitor(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def home(self):
+        self.client.get("/")
+        raise KeyError("no such basket")
+""",
+        },
+    )
+    report = tmp_path / "rep"
+    done = cli("run", "-f", str(stack), "--report-dir", str(report))
+    assert done.returncode == 1, done.stderr
+    (stage,) = _journal(report)["stages"]
+    assert stage["status"] == "failed"
+    assert "exception(s) in tasks" in stage["reason"] and "no such basket" in stage["reason"]
+    assert stage["load"]["total"]["requests"] > 0  # the final figures, even of a 1 s run
+
+
+def test_a_service_that_dies_during_the_stages_is_reported(tmp_path: Path) -> None:
+    stack = _stack(
+        tmp_path,
+        "dies",
+        f"""
+[services.flaky]
+command = ["{sys.executable}", "-c", "import time, os; time.sleep(1); os._exit(9)"]
+[stages.wait]
+run = "sleep 2"
+""",
+        {},
+    )
+    report = tmp_path / "rep"
+    assert cli("run", "-f", str(stack), "--report-dir", str(report)).returncode == 0
+    (service,) = _journal(report)["services"]
+    assert service["state"] == "failed"
+    assert service["error"] == "exited with code 9 while the stack was up"
+    assert "exited with code 9" in (report / "summary.md").read_text()

@@ -463,10 +463,17 @@ class Engine:
         handle = self.handles[name]
         launch_signal = self.plans[name].spec.stop_signal
         timeout = self.plans[name].spec.stop_timeout
+        was_up = self.status[name].state is State.READY and not self.plans[name].kind.is_job
+        died = handle.returncode() if was_up else None  # exited before we asked it to
         try:
             self._set(name, State.STOPPING)
             code = handle.stop(launch_signal, timeout, self.force)
-            self._set(name, State.STOPPED)
+            if died is not None:
+                self._set(
+                    name, State.FAILED, error=f"exited with code {died} while the stack was up"
+                )
+            else:
+                self._set(name, State.STOPPED)
             self.journal.event("service.exit", name, returncode=code)
         except Exception as exc:  # one failure to stop never stops the others
             self.journal.event("teardown.error", name, error=f"{type(exc).__name__}: {exc}")

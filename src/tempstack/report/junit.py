@@ -21,6 +21,7 @@ from junitparser import (
 from junitparser import TestCase as JCase
 from junitparser import TestSuite as JSuite
 
+from tempstack._files import clean_text
 from tempstack.report.schema import Counts, Journal, StageOutcome, TestCase
 from tempstack.spec.thresholds import threshold_value
 
@@ -55,6 +56,8 @@ def _case(case: JCase) -> TestCase:
         details = (result.text or "").strip() or None
         if status in ("failed", "error"):
             break
+    message = clean_text(message) if message else message
+    details = clean_text(details) if details else details
     if message is None and details:
         message = details.splitlines()[0]
     if message is not None:

@@ -8,6 +8,7 @@ artifact URL, say).
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,19 @@ def _secs(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"
     return f"{int(seconds // 60)}m {seconds % 60:04.1f}s"
+
+
+def _text(text: str) -> str:
+    """Plain text in Markdown: no HTML gets through, no table cell is split."""
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """An inline code span that no backtick in ``text`` can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def _fence(lines: list[str]) -> str:
@@ -80,14 +94,14 @@ def render_summary(journal: Journal, base_url: str | None = None) -> str:
         "",
     ]
     if result and result.error and status != "failed":
-        out += [f"**{result.error.splitlines()[0]}**", ""]
+        out += [f"**{_text(result.error.splitlines()[0])}**", ""]
     if journal.stages:
         out += ["| Stage | Kind | Result | Details | Time |", "|---|---|---|---|---|"]
         for s in journal.stages:
             name = s.stage if journal.repeat <= 1 else f"{s.stage} #{s.attempt}"
             out.append(
                 f"| {name} | {s.kind} | {ICON.get(s.status, '')} {s.status} | "
-                f"{_results(s).replace('|', '/')} | {_secs(s.duration)} |"
+                f"{_text(_results(s))} | {_secs(s.duration)} |"
             )
         out.append("")
     out += _failures(journal, base)
@@ -103,14 +117,14 @@ def _failures(journal: Journal, base: str | None) -> list[str]:
         if s.status == "passed":
             continue
         label = s.stage if journal.repeat <= 1 else f"{s.stage} (attempt {s.attempt})"
-        out += [f"### {ICON.get(s.status, '')} {label}: {s.reason or s.status}", ""]
+        out += [f"### {ICON.get(s.status, '')} {label}: {_text(s.reason or s.status)}", ""]
         for t in s.tests:
             if t.status not in ("failed", "error"):
                 continue
             listed += 1
             if listed > MAX_FAILURES:
                 continue
-            out.append(f"- `{t.id}`: {t.message or t.status}")
+            out.append(f"- {_code(t.id)}: {_text(t.message or t.status)}")
             if t.details:
                 detail = t.details.splitlines()[-DETAIL_LINES:]
                 out += [
@@ -128,7 +142,7 @@ def _failures(journal: Journal, base: str | None) -> list[str]:
             for th in s.load.thresholds:
                 if not th.passed:
                     actual = threshold_value(th.actual, th.unit)
-                    out.append(f"- threshold `{th.text}`: actual {actual}")
+                    out.append(f"- threshold {_code(th.text)}: actual {actual}")
         if s.tail:
             out += [
                 "",
@@ -153,7 +167,8 @@ def _flaky(journal: Journal) -> list[str]:
         return []
     out = ["### Flakiness", "", "| Test | Stage | Passed | Failed |", "|---|---|---|---|"]
     for f in (flaky + failing)[:MAX_FAILURES]:
-        out.append(f"| `{f.id}` | {f.stage} | {f.passed} | {f.failed} |")
+        cell = _code(f.id).replace("|", "\\|")  # a pipe splits a cell even inside code
+        out.append(f"| {cell} | {f.stage} | {f.passed} | {f.failed} |")
     return [*out, ""]
 
 
@@ -161,7 +176,7 @@ def _start_failure(journal: Journal) -> list[str]:
     failed = [s for s in journal.services if s.state == "failed" or s.error]
     out: list[str] = []
     for s in failed:
-        out += [f"### 💥 service {s.name} ({s.kind}): {s.error or s.state}", ""]
+        out += [f"### 💥 service {s.name} ({s.kind}): {_text(s.error or s.state)}", ""]
         if s.log_tail:
             out += [_fence(s.log_tail[-TAIL_LINES:]), ""]
     return out

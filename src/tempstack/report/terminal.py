@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tempstack._clock import iso
 from tempstack.report import history as hist
@@ -105,11 +106,11 @@ def show_history(path: Path, stack: str, limit: int, all_tests: bool, as_json: b
     for r in runs:
         colour = _COLOUR.get(r.status or "", "red")
         table.add_row(
-            r.run_id,
+            Text(r.run_id),
             r.started.replace("T", " ")[:19],
             f"[{colour}]{r.status}[/] ({r.exit_code})",
             "-" if r.duration is None else f"{r.duration:.1f}s",
-            r.stages + (f"  x{r.repeat}" if r.repeat > 1 else ""),
+            Text(r.stages + (f"  x{r.repeat}" if r.repeat > 1 else "")),
         )
     console.print(table)
     if not rates:
@@ -121,11 +122,11 @@ def show_history(path: Path, stack: str, limit: int, all_tests: bool, as_json: b
         tests.add_column(col, no_wrap=True)
     tests.add_column("last failure", no_wrap=True, overflow="ellipsis")
     for t in rates:
-        tests.add_row(
-            t.test_id,
-            t.stage,
+        tests.add_row(  # Text: ids like test_x[chromium] are not markup
+            Text(t.test_id),
+            Text(t.stage),
             f"{t.failures}/{t.executions}",
             f"{t.rate * 100:.0f}%",
-            (t.last_message or "")[:80],
+            Text((t.last_message or "")[:80]),
         )
     console.print(tests)

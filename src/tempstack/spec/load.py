@@ -32,7 +32,7 @@ from tempstack.spec.model import (
     StackSpec,
     StageSpec,
 )
-from tempstack.spec.stages import STAGE_MODELS
+from tempstack.spec.stages import STAGE_MODELS, LocustStage, PlaywrightStage
 
 DEFAULT_FILE = "tempstack.toml"
 _TOP_KEYS = ("stack", "env", "services", "stages")
@@ -163,6 +163,7 @@ class _Checker:
         self._dependencies(loaded)
         self._references(loaded, data)
         self._env_files(spec)
+        self._stage_paths(spec)
         self._kind_files(spec)
         if not self.errors:
             loaded.order = topo_order(loaded.deps)
@@ -352,6 +353,33 @@ class _Checker:
                     self.error(
                         self.key("services", name, "env_file"),
                         f"{f}: no such file (relative to {self.root})",
+                    )
+
+    def _stage_paths(self, spec: StackSpec) -> None:
+        """A stage's cwd, locustfile and browser are checked before anything starts."""
+        for name, stage in spec.stages.items():
+            cwd = stage.cwd
+            if cwd is not None and "${" not in cwd and not (self.root / cwd).is_dir():
+                self.error(
+                    self.key("stages", name, "cwd"),
+                    f"{cwd}: no such directory (relative to {self.root})",
+                )
+                continue
+            base = self.root / (stage.cwd or "")
+            if isinstance(stage, LocustStage) and "${" not in stage.locustfile:
+                missing = [f for f in stage.locustfile.split(",") if not (base / f).is_file()]
+                if missing:
+                    self.error(
+                        self.key("stages", name, "locustfile"),
+                        f"{', '.join(missing)}: no such file (relative to {base})",
+                    )
+            if isinstance(stage, PlaywrightStage) and stage.executable:
+                exe = stage.executable
+                if "${" not in exe and not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+                    self.error(
+                        self.key("stages", name, "executable"),
+                        f"{exe}: no such executable; give the path of a Chromium "
+                        "(Debian: /usr/bin/chromium, from the chromium package)",
                     )
 
 

@@ -7,6 +7,7 @@ Locust).
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
@@ -25,10 +26,13 @@ def _threshold(text: str) -> str:
 ThresholdText = Annotated[str, AfterValidator(_threshold)]
 
 
+DEFAULT_TIMEOUT = 3600.0  # no stage runs unbounded; give `timeout` for longer ones
+
+
 class _StageBase(Strict):
     cwd: str | None = None
     env: dict[str, EnvValue] = Field(default_factory=dict)
-    timeout: Duration | None = None
+    timeout: Duration = DEFAULT_TIMEOUT
 
 
 class CommandStage(_StageBase):
@@ -47,18 +51,30 @@ class CommandStage(_StageBase):
         return value
 
 
+def _split(value: Command) -> Command:
+    if isinstance(value, str):
+        try:
+            shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split {value!r} into arguments: {exc}") from None
+    return value
+
+
+Args = Annotated[Command, AfterValidator(_split)]
+
+
 class PytestStage(_StageBase):
     """``python -m pytest ARGS`` with JUnit output read back test by test."""
 
     kind: Literal["pytest"] = "pytest"
-    args: Command = Field(default_factory=list)
+    args: Args = Field(default_factory=list)
 
 
 class PlaywrightStage(_StageBase):
     """pytest-playwright on a local Chromium; traces, screenshots and video kept on failure."""
 
     kind: Literal["playwright"] = "playwright"
-    args: Command = Field(default_factory=list)
+    args: Args = Field(default_factory=list)
     base_url: str | None = None
     executable: str | None = None  # default: Debian's /usr/bin/chromium when present
     headed: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tempstack._files import tail
+from tempstack.report.junit import count, read_junit
 from tempstack.services.process import argv_of, cwd_of, describe
 from tempstack.spec.stages import CommandStage
 from tempstack.stages.outcome import Outcome, Status
@@ -30,6 +31,30 @@ def outcome_of(ctx: StageContext, kind: str, command: str, done: Finished) -> Ou
         reason=reason,
         attempt=ctx.attempt,
     )
+
+
+def interrupted_outcome(ctx: StageContext, kind: str, why: str) -> Outcome:
+    """The outcome of a stage cut short by Ctrl-C or SIGTERM: what it did until then."""
+    end = ctx.now()
+    outcome = Outcome(
+        stage=ctx.name,
+        kind=kind,
+        status=Status.ERROR,
+        start=end,
+        end=end,
+        log=str(ctx.log_path) if ctx.log_path.exists() else None,
+        tail=tail(ctx.log_path, TAIL_LINES),
+        reason=f"interrupted ({why})",
+        attempt=ctx.attempt,
+    )
+    started = ctx.started
+    if started is not None:
+        outcome.start = started
+    junit = ctx.out_dir / "junit.xml"
+    if junit.exists():
+        outcome.tests = read_junit(junit)
+        outcome.counts = count(outcome.tests)
+    return outcome
 
 
 def run_command_stage(ctx: StageContext, spec: CommandStage) -> Outcome:

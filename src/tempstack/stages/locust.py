@@ -9,10 +9,12 @@ thresholds any failed request fails the stage, as Locust itself would.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from tempstack.report.schema import (
     EndpointStats,
@@ -26,9 +28,11 @@ from tempstack.spec.stages import LocustStage
 from tempstack.spec.thresholds import PERCENTILES, Threshold, threshold_value
 from tempstack.stages.command import outcome_of
 from tempstack.stages.outcome import Outcome, Status
-from tempstack.stages.process import StageContext, run_logged
+from tempstack.stages.process import TAIL_LINES, StageContext, run_logged
 
 AGGREGATED = "Aggregated"
+PLUGIN = str(Path(__file__).with_name("locust_plugin.py"))  # run by locust, not imported here
+PATH_VAR = "TEMPSTACK_LOCUST_FINAL"
 STOP_TIMEOUT = 5  # seconds Locust lets running requests finish after the duration
 
 
@@ -38,7 +42,7 @@ def argv_for(spec: LocustStage, prefix: Path) -> list[str]:
         "-m",
         "locust",
         "-f",
-        spec.locustfile,
+        f"{spec.locustfile},{PLUGIN}",
         "--headless",
         "--users",
         str(spec.users),
@@ -53,7 +57,6 @@ def argv_for(spec: LocustStage, prefix: Path) -> list[str]:
         "--exit-code-on-error",
         "0",
         "--only-summary",
-        "--skip-log-setup",
     ]
     if spec.host:
         argv += ["--host", spec.host]
@@ -62,13 +65,17 @@ def argv_for(spec: LocustStage, prefix: Path) -> list[str]:
 
 def run_locust_stage(ctx: StageContext, spec: LocustStage) -> Outcome:
     prefix = ctx.out_dir / "locust"
+    final = ctx.out_dir / "locust_final.json"
     argv = argv_for(spec, prefix)
-    if ctx.deadline is None:  # bounded even without a timeout: duration plus a margin
+    if "timeout" not in spec.model_fields_set:  # by default bounded by its own duration
         ctx.deadline = ctx.now() + spec.duration + STOP_TIMEOUT + 60
+    ctx.env = {**ctx.env, PATH_VAR: str(final)}
     done = run_logged(ctx, argv, cwd_of(spec.cwd, ctx.stack_dir))
     outcome = outcome_of(ctx, "locust", shlex.join(["locust", *argv[3:]]), done)
-    outcome.artifacts += sorted(str(p) for p in ctx.out_dir.glob("locust_*.csv"))
-    endpoints, total = read_stats(Path(f"{prefix}_stats.csv"))
+    outcome.artifacts += sorted(str(p) for p in ctx.out_dir.glob("locust_*.*"))
+    endpoints, total, exceptions = read_final(final)
+    if total is None:  # no final figures (killed): what the CSV had by then
+        endpoints, total = read_stats(Path(f"{prefix}_stats.csv"))
     if done.status is not None:
         return outcome
     if done.returncode != 0:
@@ -91,7 +98,15 @@ def run_locust_stage(ctx: StageContext, spec: LocustStage) -> Outcome:
     if outcome.status is not Status.PASSED:
         return outcome
     failed = [r for r in results if not r.passed]
-    if failed:
+    if exceptions:
+        count = sum(int(x.get("count", 1)) for x in exceptions)
+        first = str(exceptions[0].get("msg", "")).strip().splitlines()[0:1]
+        outcome.status = Status.FAILED
+        outcome.reason = f"{count} exception(s) in tasks: {first[0] if first else '?'}"
+        outcome.tail += [
+            line for x in exceptions for line in str(x.get("traceback", "")).splitlines()
+        ][-TAIL_LINES:]
+    elif failed:
         outcome.status = Status.FAILED
         outcome.reason = "; ".join(_describe(r) for r in failed)
     elif not results and total is not None and total.failures:
@@ -107,12 +122,12 @@ def _describe(r: ThresholdResult) -> str:
 def judge(
     t: Threshold, endpoints: list[EndpointStats], total: EndpointStats | None
 ) -> ThresholdResult:
-    target = total
-    if t.name is not None:
-        target = next(
-            (e for e in endpoints if e.name == t.name and t.method in (None, e.method)), None
-        )
-    actual = None if target is None or target.requests == 0 else metric(target, t.metric)
+    targets = [total] if total is not None else []
+    if t.name is not None:  # without a method, every method of that name must hold
+        targets = [e for e in endpoints if e.name == t.name and t.method in (None, e.method)]
+    values = [metric(e, t.metric) for e in targets if e.requests]
+    worst = max if t.op in ("<", "<=") else min
+    actual = worst(values) if values else None
     return ThresholdResult(
         text=t.text,
         endpoint=t.endpoint,
@@ -133,6 +148,35 @@ def metric(stats: EndpointStats, name: str) -> float:
     if name in ("avg", "min", "max", "rps", "requests", "failures"):
         return float(getattr(stats, name))
     return stats.percentiles[name]
+
+
+def _stats_of(row: dict[str, Any]) -> EndpointStats:
+    requests, failures = int(row["requests"]), int(row["failures"])
+    return EndpointStats(
+        method=row["method"],
+        name=row["name"],
+        requests=requests,
+        failures=failures,
+        failure_rate=failures / requests if requests else 0.0,
+        rps=float(row["rps"] or 0.0),
+        avg=float(row["avg"] or 0.0),
+        min=float(row["min"] or 0.0),
+        max=float(row["max"] or 0.0),
+        percentiles={k: float(v) for k, v in row["percentiles"].items() if v is not None},
+    )
+
+
+def read_final(
+    path: Path,
+) -> tuple[list[EndpointStats], EndpointStats | None, list[dict[str, Any]]]:
+    """The figures :mod:`tempstack.stages.locust_plugin` wrote after the runner stopped."""
+    try:
+        data = json.loads(path.read_text())
+        endpoints = [_stats_of(e) for e in data["endpoints"]]
+        total = _stats_of(data["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return [], None, []
+    return endpoints, total, list(data.get("exceptions", []))
 
 
 def _num(value: str | None) -> float | None:

@@ -37,6 +37,7 @@ class StageContext:
     echo: bool = True
     attempt: int = 1
     deadline: float | None = None  # an instant of ``now()``; the stage's own timeout
+    started: float | None = None  # set when its command starts
 
     @property
     def log_path(self) -> Path:
@@ -54,18 +55,26 @@ class Finished:
 
 
 def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None) -> None:
+    """Drain the stage's output to its log (and the terminal) until it closes.
+
+    A terminal that goes away (``tempstack run | head``) stops the echo, never the
+    draining: a stage blocked on a full pipe would otherwise hang until its timeout.
+    """
     fd = source.fileno()
     for chunk in iter(lambda: os.read(fd, 65536), b""):
         log.write(chunk)
         log.flush()
         if echo is not None:
-            echo.write(chunk)
-            echo.flush()
+            try:
+                echo.write(chunk)
+                echo.flush()
+            except OSError:
+                echo = None
 
 
 def run_logged(ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    start = ctx.now()
+    start = ctx.started = ctx.now()
     with ctx.log_path.open("ab") as log:
         try:
             proc = subprocess.Popen(

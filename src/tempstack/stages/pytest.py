@@ -20,7 +20,7 @@ from tempstack.stages.outcome import Outcome, Status
 from tempstack.stages.process import StageContext, run_logged
 
 _REASONS = {
-    2: "pytest was interrupted",
+    2: "pytest was interrupted or could not collect the tests (see the log)",
     3: "pytest hit an internal error",
     4: "pytest usage error (see the log)",
     5: "no tests were collected",
