@@ -146,7 +146,8 @@ class Stack:
             raise
         finally:
             engine.stop()
-            engine.journal.write(engine.report_dir)
+            engine.journal.finish()
+            engine.journal.write()
 
     def run(
         self,
@@ -258,10 +259,9 @@ class Stack:
     ) -> Outcome:
         spec = _resolve_stage(engine, self.loaded, name)
         now = engine.journal.now
-        stage_deadline = None if spec.timeout is None else now() + spec.timeout
-        if deadline is not None:
-            left = now() + max(deadline - time.monotonic(), 0.001)
-            stage_deadline = left if stage_deadline is None else min(stage_deadline, left)
+        stage_deadline = now() + spec.timeout
+        if deadline is not None:  # --timeout bounds the whole run
+            stage_deadline = min(stage_deadline, now() + max(deadline - time.monotonic(), 0.001))
         out_dir = engine.report_dir / "stages" / name
         if repeat > 1:
             out_dir = out_dir / f"attempt-{attempt}"

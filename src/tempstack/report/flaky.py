@@ -28,8 +28,14 @@ def flakiness(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
         else:
             add(o.stage, o.stage, o.status is Status.PASSED)
 
-    def order(row: dict[str, Any]) -> tuple[int, int, str, str]:
-        flaky = row["passed"] > 0 and row["failed"] > 0
-        return (0 if flaky else 1 if row["failed"] else 2, -row["failed"], row["stage"], row["id"])
+    return sorted(
+        rows.values(),
+        key=lambda r: (rank(r["passed"], r["failed"]), -r["failed"], r["stage"], r["id"]),
+    )
 
-    return sorted(rows.values(), key=order)
+
+def rank(passed: int, failed: int) -> int:
+    """0 flaky (both results), 1 always failing, 2 always passing."""
+    if passed and failed:
+        return 0
+    return 1 if failed else 2

@@ -21,6 +21,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from tempstack.engine.bundle import mask_url
+from tempstack.report.flaky import rank
+from tempstack.report.junit import count
 from tempstack.report.schema import (
     Counts,
     Flakiness,
@@ -174,23 +176,10 @@ def _stage_views(journal: Journal) -> list[StageView]:
                 label=label,
                 tests=failing + rest,
                 failing=failing,
-                counts=o.counts if o.counts is not None else _count(o.tests),
+                counts=o.counts if o.counts is not None or not o.tests else count(o.tests),
             )
         )
     return views
-
-
-def _count(tests: list[TestCase]) -> Counts | None:
-    if not tests:
-        return None
-    status = [t.status for t in tests]
-    return Counts(
-        tests=len(tests),
-        passed=status.count("passed"),
-        failed=status.count("failed"),
-        errors=status.count("error"),
-        skipped=status.count("skipped"),
-    )
 
 
 def _totals(stages: list[StageView]) -> dict[str, int]:
@@ -206,13 +195,7 @@ def _totals(stages: list[StageView]) -> dict[str, int]:
 
 def _sorted_flakiness(rows: list[Flakiness]) -> list[Flakiness]:
     """Flaky (both passed and failed) first, then always failing, then always passing."""
-
-    def rank(f: Flakiness) -> int:
-        if f.passed and f.failed:
-            return 0
-        return 1 if f.failed else 2
-
-    return sorted(rows, key=lambda f: (rank(f), -f.failed, f.stage, f.id))
+    return sorted(rows, key=lambda f: (rank(f.passed, f.failed), -f.failed, f.stage, f.id))
 
 
 def _waterfall(

@@ -72,7 +72,7 @@ def _results(stage: StageOutcome) -> str:
         return text + (f", thresholds {held}/{len(ths)}" if ths else "")
     c = stage.counts
     if c is None or c.tests == 0:
-        return stage.reason or "" if stage.status != "passed" else ""
+        return (stage.reason or "") if stage.status != "passed" else ""
     parts = [f"{c.passed} passed"]
     parts += [f"{n} {what}" for n, what in ((c.failed, "failed"), (c.errors, "errors")) if n]
     parts += [f"{c.skipped} skipped"] if c.skipped else []

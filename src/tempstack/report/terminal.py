@@ -15,6 +15,7 @@ from rich.text import Text
 from tempstack._clock import iso
 from tempstack.report import history as hist
 from tempstack.report.console import err, out
+from tempstack.report.schema import Counts
 from tempstack.spec.stages import StageSpec
 
 if TYPE_CHECKING:
@@ -32,11 +33,10 @@ def describe_stage(stage: StageSpec) -> str:
     return f"pytest {args}".rstrip()
 
 
-def _counts(outcome_counts: object) -> str:
-    c = outcome_counts
+def _counts(c: Counts | None) -> str:
     if c is None:
         return ""
-    parts = [f"{c.passed} passed"]  # type: ignore[attr-defined]
+    parts = [f"{c.passed} passed"]
     for name in ("failed", "errors", "skipped"):
         if n := getattr(c, name):
             parts.append(f"{n} {name}")
@@ -44,13 +44,10 @@ def _counts(outcome_counts: object) -> str:
 
 
 def print_run_result(result: RunResult) -> None:
+    repeated = any(o.attempt > 1 for o in result.outcomes)
     for o in result.outcomes:
         colour = _COLOUR.get(o.status.value, "red")
-        label = (
-            o.stage
-            if o.attempt == 1 and len(result.outcomes) == len({x.stage for x in result.outcomes})
-            else f"{o.stage}#{o.attempt}"
-        )
+        label = f"{o.stage}#{o.attempt}" if repeated else o.stage
         detail = _counts(o.counts)
         if o.load is not None and o.load.total is not None:
             t = o.load.total

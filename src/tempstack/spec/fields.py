@@ -7,7 +7,7 @@ import signal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -55,6 +55,15 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 EnvValue = Annotated[str, BeforeValidator(_env_value)]
 SignalName = Annotated[str, BeforeValidator(parse_signal)]
 Command = str | list[str]
+
+
+def _non_empty(value: Command) -> Command:
+    if (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value):
+        raise ValueError("must not be empty: give the program to run")
+    return value
+
+
+NonEmptyCommand = Annotated[Command, AfterValidator(_non_empty)]
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from tempstack.spec.fields import (
     NAME_PATTERN,
@@ -13,6 +13,7 @@ from tempstack.spec.fields import (
     Condition,
     Duration,
     EnvValue,
+    NonEmptyCommand,
     ServiceBase,
     SignalName,
     Strict,
@@ -70,19 +71,10 @@ class ReadySpec(Strict):
 
 
 class _CommandFields(ServiceBase):
-    command: Command
+    command: NonEmptyCommand
     env: dict[str, EnvValue] = Field(default_factory=dict)
     env_file: str | list[str] | None = None
     cwd: str | None = None
-
-    @field_validator("command")
-    @classmethod
-    def _non_empty(cls, value: Command) -> Command:
-        if (isinstance(value, str) and not value.strip()) or (
-            isinstance(value, list) and not value
-        ):
-            raise ValueError("command must not be empty")
-        return value
 
 
 class ProcessService(_CommandFields):

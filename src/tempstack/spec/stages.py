@@ -10,9 +10,9 @@ from __future__ import annotations
 import shlex
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
-from tempstack.spec.fields import Command, Duration, EnvValue, Strict
+from tempstack.spec.fields import Command, Duration, EnvValue, NonEmptyCommand, Strict
 from tempstack.spec.thresholds import Threshold, parse_threshold
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -39,16 +39,7 @@ class CommandStage(_StageBase):
     """Any command; the exit code decides."""
 
     kind: Literal["command"] = "command"
-    run: Command
-
-    @field_validator("run")
-    @classmethod
-    def _non_empty(cls, value: Command) -> Command:
-        if (isinstance(value, str) and not value.strip()) or (
-            isinstance(value, list) and not value
-        ):
-            raise ValueError("run must not be empty")
-        return value
+    run: NonEmptyCommand
 
 
 def _split(value: Command) -> Command:

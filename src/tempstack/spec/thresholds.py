@@ -23,8 +23,6 @@ _ALIASES = {
     "error rate": "failure rate",
     "failure_rate": "failure rate",
 }
-COUNTS = {"rps", "requests", "failures"}
-METRICS = sorted(LATENCY | COUNTS | {"failure rate"})
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,

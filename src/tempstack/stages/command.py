@@ -40,16 +40,13 @@ def interrupted_outcome(ctx: StageContext, kind: str, why: str) -> Outcome:
         stage=ctx.name,
         kind=kind,
         status=Status.ERROR,
-        start=end,
+        start=end if ctx.started is None else ctx.started,
         end=end,
         log=str(ctx.log_path) if ctx.log_path.exists() else None,
         tail=tail(ctx.log_path, TAIL_LINES),
         reason=f"interrupted ({why})",
         attempt=ctx.attempt,
     )
-    started = ctx.started
-    if started is not None:
-        outcome.start = started
     junit = ctx.out_dir / "junit.xml"
     if junit.exists():
         outcome.tests = read_junit(junit)

@@ -14,20 +14,19 @@ from tempstack.services.process import cwd_of
 from tempstack.spec.stages import DEFAULT_CHROMIUM, PlaywrightStage
 from tempstack.stages.ffmpeg import browsers_path_with_ffmpeg
 from tempstack.stages.outcome import Outcome
-from tempstack.stages.playwright_plugin import EXECUTABLE_VAR
 from tempstack.stages.process import StageContext
 from tempstack.stages.pytest import run_pytest
 
-PLUGIN = "tempstack.stages.playwright_plugin"
+PLUGIN = "tempstack.stages.playwright_plugin"  # loaded by pytest, never imported here
+EXECUTABLE_VAR = "TEMPSTACK_BROWSER_EXECUTABLE"
 
 
 def executable_of(spec: PlaywrightStage) -> str | None:
     if spec.executable:
         return spec.executable
-    found = shutil.which("chromium") or (
+    return shutil.which("chromium") or (
         DEFAULT_CHROMIUM if os.path.exists(DEFAULT_CHROMIUM) else None
     )
-    return found
 
 
 def run_playwright_stage(ctx: StageContext, spec: PlaywrightStage) -> Outcome:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-EXECUTABLE_VAR = "TEMPSTACK_BROWSER_EXECUTABLE"
+from tempstack.stages.playwright import EXECUTABLE_VAR
+
 QUIET_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -51,7 +51,6 @@ class Finished:
     returncode: int | None
     status: Status | None = None  # TIMEOUT or ERROR when we stopped it; None if it exited
     error: str | None = None  # could not start
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None) -> None:
