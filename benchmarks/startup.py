@@ -27,17 +27,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
-import importlib.metadata
 import json
-import math
 import os
 import platform
-import pwd
-import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +44,22 @@ from typing import Any
 import port_for
 import psutil
 import psycopg
+from _peer import (
+    HOST,
+    PG_DBNAME,
+    PG_STARTPARAMS,
+    PG_UNPRIVILEGED_USER,
+    PG_USER,
+    Tracker,
+    fresh_root,
+    median,
+    ms,
+    newest_postgres_bin,
+    p90,
+    pg_ctl_wrapper,
+    pg_owner,
+    pkg_version,
+)
 from mirakuru import HTTPExecutor
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
@@ -57,12 +67,9 @@ from pytest_redis.executor import RedisExecutor
 
 import tempstack
 
-HOST = "127.0.0.1"
 STACK_NAME = "startup-bench"
 TEARDOWN_TARGET = 0.300  # seconds: tempstack's median teardown should be under this
-PG_UNPRIVILEGED_USER = "tempstack"  # the user tempstack itself runs PostgreSQL as under root
-# pytest-postgresql / pytest-redis defaults (their pytest ini options), used as the fixtures do
-PG_USER, PG_DBNAME, PG_STARTPARAMS = "postgres", "tests", "-w"
+# pytest-redis defaults (its pytest ini options), used as the fixture does
 REDIS_DATABASES, REDIS_TIMEOUT, REDIS_LOGLEVEL = 8, 15, "notice"
 PEER_START_ORDER = (
     "sequential: postgres (pytest-postgresql), then redis (pytest-redis), then http "
@@ -72,47 +79,6 @@ PEER_START_ORDER = (
 
 
 # -- small helpers -------------------------------------------------------------------------------
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def p90(values: list[float]) -> float:
-    """Nearest-rank 90th percentile: the smallest sample >= 90% of the samples."""
-    ordered = sorted(values)
-    return ordered[max(math.ceil(0.9 * len(ordered)) - 1, 0)]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:8.1f} ms"
-
-
-def pkg_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def newest_postgres_bin() -> tuple[str, Path]:
-    """(major version, bin dir) of the newest /usr/lib/postgresql/*/bin (or of PATH's pg_ctl)."""
-    found: list[tuple[int, Path]] = []
-    for path in glob.glob("/usr/lib/postgresql/*/bin"):
-        major = Path(path).parent.name
-        if major.isdigit() and (Path(path) / "pg_ctl").exists():
-            found.append((int(major), Path(path)))
-    if found:
-        newest, newest_dir = max(found)
-        return str(newest), newest_dir
-    pg_ctl = shutil.which("pg_ctl")
-    if pg_ctl is None:
-        sys.exit("PostgreSQL server binaries (pg_ctl, initdb, postgres) were not found")
-    bin_dir = Path(os.path.realpath(pg_ctl)).parent
-    out = subprocess.run([pg_ctl, "--version"], capture_output=True, text=True, check=True).stdout
-    match = re.search(r"(\d+)", out)
-    assert match is not None
-    return match.group(1), bin_dir
-
-
 def redis_ping(port: int) -> None:
     with socket.create_connection((HOST, port), timeout=5) as conn:
         conn.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -160,67 +126,6 @@ class Series:
             "teardown_s": self.teardown,
             "parts_median_s": {k: median(v) for k, v in self.parts.items()},
         }
-
-
-@dataclass
-class Tracker:
-    """Everything the benchmark started, to prove at the end that none of it is left."""
-
-    root: Path
-    run_ids: set[str] = field(default_factory=set)
-    processes: list[tuple[str, psutil.Process]] = field(default_factory=list)
-    ports: set[int] = field(default_factory=set)
-    started: float = field(default_factory=time.time)
-
-    def track(self, label: str, pid: int | None) -> None:
-        if pid is None:
-            return
-        with contextlib.suppress(psutil.NoSuchProcess):
-            self.processes.append((label, psutil.Process(pid)))  # remembers its create time
-
-    def leftovers(self) -> list[str]:
-        me = os.getpid()
-        mirakuru_tag = f"{me}:"  # mirakuru tags its children with mirakuru_uuid=<our pid>:<uuid>
-        left: list[str] = []
-        seen: set[int] = set()
-        for proc in psutil.process_iter(["pid", "cmdline", "environ", "status"], ad_value=None):
-            info = proc.info
-            if info["pid"] == me or info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            env: dict[str, str] = info["environ"] or {}
-            cmdline = " ".join(info["cmdline"] or [])
-            why = None
-            if env.get("TEMPSTACK_RUN_ID") in self.run_ids:
-                why = f"TEMPSTACK_RUN_ID={env['TEMPSTACK_RUN_ID']}"
-            elif env.get("mirakuru_uuid", "").startswith(mirakuru_tag):
-                why = "peer process (mirakuru_uuid of this script)"
-            elif str(self.root) in cmdline:
-                why = f"command line names {self.root}"
-            if why:
-                seen.add(info["pid"])
-                left.append(f"pid {info['pid']} ({cmdline[:80]}): {why}")
-        for label, proc in self.processes:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if (
-                    proc.pid not in seen
-                    and proc.is_running()
-                    and proc.status() != psutil.STATUS_ZOMBIE
-                ):
-                    seen.add(proc.pid)
-                    left.append(f"pid {proc.pid}: {label} is still running")
-        # redis-server overwrites its environment with its process title, so also look for
-        # anything started during the benchmark that still listens on a port we used
-        for conn in psutil.net_connections(kind="inet"):
-            port = getattr(conn.laddr, "port", None)
-            if conn.status != psutil.CONN_LISTEN or port not in self.ports:
-                continue
-            if conn.pid is None or conn.pid in seen:
-                continue
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if psutil.Process(conn.pid).create_time() >= self.started - 1:
-                    seen.add(conn.pid)
-                    left.append(f"pid {conn.pid} still listens on port {port}")
-        return left
 
 
 # -- tempstack -----------------------------------------------------------------------------------
@@ -299,23 +204,6 @@ class PeerSetup:
     redis_server: str
     http_argv: list[str]  # without the port
     http_cwd: Path
-
-
-def pg_ctl_wrapper(bin_dir: Path, uid: int, gid: int, where: Path) -> str:
-    """pg_ctl refuses to run as root: a hand-written harness drops privileges around it."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        sys.exit("running as root needs setpriv (util-linux) to run pg_ctl unprivileged")
-    where.mkdir(parents=True, exist_ok=True)
-    path = where / "pg_ctl"
-    path.write_text(
-        "#!/bin/sh\n"
-        "# pg_ctl as an unprivileged user; cd / so no inaccessible cwd is inherited\n"
-        f"cd / && exec {setpriv} --reuid={uid} --regid={gid} --clear-groups -- "
-        f'{bin_dir / "pg_ctl"} "$@"\n'
-    )
-    path.chmod(0o755)
-    return str(path)
 
 
 class PeerRun:
@@ -488,24 +376,6 @@ def peer_iteration(
 
 
 # -- the benchmark -------------------------------------------------------------------------------
-def fresh_root() -> Path:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    root = Path(tempfile.mkdtemp(prefix="tempstack-bench-", dir=base))
-    root.chmod(0o755)  # the unprivileged PostgreSQL user must traverse it
-    return root
-
-
-def pg_owner() -> tuple[int, int] | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        entry = pwd.getpwnam(os.environ.get("TEMPSTACK_USER", PG_UNPRIVILEGED_USER))
-    except KeyError:
-        # tempstack creates its user on first use; the warm-up has run by the time we need it
-        return None
-    return entry.pw_uid, entry.pw_gid
-
-
 def print_table(runs: int, ts: dict[str, Any], peer: dict[str, Any], ratio: float) -> None:
     rows = [("tempstack", ts), ("peer (pytest-postgresql + pytest-redis)", peer)]
     width = max(len(name) for name, _ in rows)

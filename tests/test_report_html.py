@@ -539,8 +539,18 @@ def test_flakiness_for_repeated_runs(tmp_path: Path) -> None:
 def test_minimal_journal(tmp_path: Path) -> None:
     html, page = render(minimal_journal(), tmp_path)
     assert 'data-status="unfinished"' in html
-    assert page.data == {"waterfall": None, "load": []}
-    for name in ("failures", "waterfall", "services", "stages", "load", "flakiness", "events"):
+    assert page.data == {"waterfall": None, "load": [], "memory": None}
+    for name in (
+        "budgets",
+        "failures",
+        "waterfall",
+        "services",
+        "profile",
+        "stages",
+        "load",
+        "flakiness",
+        "events",
+    ):
         assert name not in page.ids
     assert not any(tag == "canvas" for tag, _ in page.tags)
     assert_self_contained(page)

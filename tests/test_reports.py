@@ -329,6 +329,35 @@ def test_documented_json_schema_is_current() -> None:
     )
 
 
+def test_journal_md_names_every_field() -> None:
+    """docs/journal.md describes the journal's fields: a new one must be documented there."""
+    from tempstack.report import schema
+
+    doc = (Path(__file__).parent.parent / "docs" / "journal.md").read_text()
+    models = [
+        schema.Journal,
+        schema.RunResult,
+        schema.ServiceRecord,
+        schema.MemoryStats,
+        schema.StageOutcome,
+        schema.TestCase,
+        schema.TestProfile,
+        schema.BudgetResult,
+        schema.Profile,
+        schema.RouteStats,
+        schema.QueryProfile,
+        schema.StatementStats,
+        schema.NPlusOne,
+    ]
+    missing = [
+        f"{model.__name__}.{field.alias or name}"
+        for model in models
+        for name, field in model.model_fields.items()
+        if f"`{field.alias or name}`" not in doc and f"`{field.alias or name}[]`" not in doc
+    ]
+    assert missing == []
+
+
 def test_a_threshold_without_method_holds_for_every_method_of_that_name() -> None:
     get = _stats("/orders", p95=20)
     post = _stats("/orders", method="POST", p95=900, failures=90)

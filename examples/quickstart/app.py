@@ -27,11 +27,14 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/products":
             with psycopg.connect(DB) as conn:
                 rows = conn.execute("SELECT name, price FROM product ORDER BY id").fetchall()
-            return self.reply(200, {
-                "greeting": os.environ.get("APP_GREETING"),
-                "visits": incr("visits"),
-                "products": [{"name": n, "price": p} for n, p in rows],
-            })
+            return self.reply(
+                200,
+                {
+                    "greeting": os.environ.get("APP_GREETING"),
+                    "visits": incr("visits"),
+                    "products": [{"name": n, "price": p} for n, p in rows],
+                },
+            )
         return self.reply(404, {"error": "not found"})
 
     def reply(self, status: int, body: object) -> None:

@@ -1,7 +1,7 @@
 """The ``tempstack`` command: a thin layer over ``tempstack.Stack`` and the run registry.
 
 Exit codes: 0 passed, 1 a stage failed, 2 usage or spec error, 3 the stack failed to
-start, 4 timeout, 130 interrupted.
+start, 4 timeout, 5 a budget was exceeded, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -111,6 +111,11 @@ timeout_option = click.option(
     metavar="DURATION",
     help="Give up (exit 4) after this long, e.g. 90s or 5m.",
 )
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not restore or save seeded snapshots: run every job.",
+)
 report_dir_option = click.option(
     "--report-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -184,6 +189,7 @@ def check(stack_file: Path | None) -> None:
     metavar="DURATION",
     help="Tear the run down after this long (e.g. 30m).",
 )
+@no_cache_option
 @click.option("--run-id", hidden=True, default=None)
 @click.option("--supervised", hidden=True, is_flag=True)
 @handled
@@ -194,15 +200,22 @@ def up(
     report_dir: Path | None,
     detach: bool,
     ttl: float | None,
+    no_cache: bool,
     run_id: str | None,
     supervised: bool,
 ) -> None:
     """Start the stack, print endpoints and env, stay in the foreground until Ctrl-C."""
     stack = Stack.load(stack_file)
     if detach:
-        _detach(stack, data_dir, timeout, report_dir, ttl)
+        _detach(stack, data_dir, timeout, report_dir, ttl, no_cache)
         return
-    engine = stack.engine(data_dir=data_dir, timeout=timeout, report_dir=report_dir, run_id=run_id)
+    engine = stack.engine(
+        data_dir=data_dir,
+        timeout=timeout,
+        report_dir=report_dir,
+        run_id=run_id,
+        use_cache=not no_cache,
+    )
     progress = Progress(engine.status.values(), live=False if supervised else None)
     engine.options.on_change = progress
     with signals_raise():
@@ -240,6 +253,7 @@ def _detach(
     timeout: float | None,
     report_dir: Path | None,
     ttl: float | None,
+    no_cache: bool,
 ) -> None:
     from tempstack.engine.runner import make_run_id
 
@@ -262,6 +276,8 @@ def _detach(
         argv += ["--timeout", str(timeout)]
     if ttl is not None:
         argv += ["--ttl", str(ttl)]
+    if no_cache:
+        argv.append("--no-cache")
     log_path = paths.home() / "supervisors" / f"{run_id}.log"
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
@@ -334,6 +350,7 @@ def _await_detached(
     help="Run the stages N times on one stack and report each test's flakiness.",
 )
 @click.option("--no-history", is_flag=True, help="Do not append to .tempstack/history.sqlite.")
+@no_cache_option
 @click.argument("stages", nargs=-1)
 @handled
 def run_(
@@ -345,13 +362,14 @@ def run_(
     ttl: float | None,
     repeat: int,
     no_history: bool,
+    no_cache: bool,
     stages: tuple[str, ...],
 ) -> None:
     """Up, run the stages in order with the exports in their environment, tear down.
 
     Writes journal.json, junit.xml, summary.md and report.html to the report directory.
     Exit codes: 0 passed, 1 a stage failed, 2 bad input, 3 the stack failed to start,
-    4 timeout, 130 interrupted.
+    4 timeout, 5 a [budgets] limit was exceeded, 130 interrupted.
     """
     stack = Stack.load(stack_file)
     progress = Progress()
@@ -366,6 +384,7 @@ def run_(
             data_dir=data_dir,
             report_dir=report_dir,
             on_change=progress,
+            use_cache=not no_cache,
         )
     print_run_result(result)
     sys.exit(result.exit_code)
@@ -448,6 +467,7 @@ def ps(as_json: bool) -> None:
                         "status": v.get("status"),
                     }
                     for n, v in s.get("services", {}).items()
+                    if not n.startswith("_")  # tempstack's own helpers (the proxy)
                 },
             }
         )
@@ -555,6 +575,60 @@ def gc(dry_run: bool) -> None:
     if not dry_run:
         ports.release_stale()
     if removed == 0:
+        err.print("nothing to remove", markup=False)
+
+
+@main.group()
+def cache() -> None:
+    """The machine's cache: initdb clusters and seeded snapshots."""
+
+
+@cache.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handled
+def cache_ls(as_json: bool) -> None:
+    """List cached snapshots and initdb clusters, newest first."""
+    from tempstack.engine.snapshot import list_cache
+
+    entries = list_cache(paths.cache_dir())
+    if as_json:
+        rows = [
+            {
+                "kind": e.kind,
+                "name": e.name,
+                "path": str(e.path),
+                "size": e.size,
+                "created": iso(e.created),
+                "detail": e.detail,
+            }
+            for e in entries
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    if not entries:
+        err.print(f"the cache is empty ({paths.cache_dir()})", markup=False)
+        return
+    table = Table(box=None)
+    for column in ("kind", "key", "size", "created"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what", overflow="fold")
+    for e in entries:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created))
+        table.add_row(e.kind, e.name, f"{e.size / 1e6:.1f} MB", created, e.detail)
+    out.print(table)
+
+
+@cache.command(name="clear")
+@click.option("--snapshots", "snapshots_only", is_flag=True, help="Keep initdb clusters.")
+@handled
+def cache_clear(snapshots_only: bool) -> None:
+    """Remove cached snapshots (and initdb clusters unless --snapshots)."""
+    from tempstack.engine.snapshot import clear_cache
+
+    removed = clear_cache(paths.cache_dir(), snapshots_only=snapshots_only)
+    for e in removed:
+        err.print(f"removed {e.kind} {e.name} ({e.size / 1e6:.1f} MB)", markup=False)
+    if not removed:
         err.print("nothing to remove", markup=False)
 
 

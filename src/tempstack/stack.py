@@ -20,6 +20,7 @@ from tempstack._clock import iso
 from tempstack.backends.local import LocalBackend
 from tempstack.engine import Engine, EngineOptions
 from tempstack.errors import (
+    EXIT_BUDGET,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_STAGE_FAILED,
@@ -30,8 +31,10 @@ from tempstack.errors import (
     TempstackError,
     UsageError,
 )
+from tempstack.profile.budgets import evaluate, exceeded
 from tempstack.report.flaky import flakiness
 from tempstack.report.write import ReportPaths, write_reports
+from tempstack.spec.budgets import parse_budgets
 from tempstack.spec.errors import convert
 from tempstack.spec.load import LoadedStack, load
 from tempstack.spec.stages import StageSpec
@@ -235,6 +238,8 @@ class Stack:
             if repeat > 1:
                 engine.journal.flakiness = flakiness(result.outcomes)
             engine.stop(keep_until=keep_until)
+            if not interrupted:
+                self._judge_budgets(engine, result)
             engine.journal.finish()
             result.reports = write_reports(
                 engine.journal,
@@ -242,6 +247,23 @@ class Stack:
             )
         result.kept_until = keep_until
         return result
+
+    def _judge_budgets(self, engine: Engine, result: RunResult) -> None:
+        """``[budgets]`` against what was measured; exceeded ones fail a passing run (5)."""
+        budgets = parse_budgets(self.loaded.spec)
+        if not budgets or engine.journal.result is None:
+            return
+        results = evaluate(budgets, engine.journal.as_dict())
+        engine.journal.budgets = results
+        if exceeded(results) and result.exit_code == EXIT_OK:
+            result.exit_code = EXIT_BUDGET
+            over = [r["text"] for r in results if r["status"] == "exceeded"]
+            engine.journal.result = {
+                **engine.journal.result,
+                "exit_code": EXIT_BUDGET,
+                "status": _status_of(EXIT_BUDGET),
+                "error": "budget exceeded: " + "; ".join(over),
+            }
 
     @property
     def history_path(self) -> Path:
@@ -278,6 +300,7 @@ class Stack:
             deadline=stage_deadline,
         )
         engine.journal.event("stage.start", name, attempt=attempt)
+        engine.profiler.stage_started(name)
         try:
             outcome = RUNNERS[spec.kind](ctx, spec)
         except BaseException as exc:  # interrupted: the stage still gets its outcome
@@ -285,6 +308,7 @@ class Stack:
             _add(engine, result, outcome)
             engine.journal.event("stage.end", name, attempt=attempt, status=outcome.status.value)
             raise
+        engine.profiler.stage_ended(name)
         engine.journal.event(
             "stage.end",
             name,
@@ -342,6 +366,7 @@ def _status_of(code: int) -> str:
         EXIT_STAGE_FAILED: "failed",
         EXIT_TIMEOUT: "timeout",
         EXIT_INTERRUPTED: "interrupted",
+        EXIT_BUDGET: "budget",
     }.get(code, "error")
 
 

@@ -19,7 +19,7 @@ def test_check_prints_the_graph_and_starts_nothing(write_stack) -> None:  # type
     done = cli("check", "-f", str(write_stack(basic_stack())))
     assert done.returncode == 0, done.stderr
     assert "web" in done.stdout and "after: db ready, cache ready" in done.stdout
-    assert "exports: database, host, password, port, url, user" in done.stdout
+    assert "exports: database, host, password, port, template, url, user" in done.stdout
     assert states() == []
 
 
@@ -114,7 +114,8 @@ def test_eight_stacks_at_once_all_ready_no_port_shared(write_stack) -> None:  # 
         live = [s for s in states() if s["status"] == "ready"]
         assert len(live) == 8
         ports = [p for s in live for p in s["ports"].values() if p]
-        assert len(ports) == 24 and len(set(ports)) == 24
+        # db, cache, web and the recording proxy in front of web, in each of 8 runs
+        assert len(ports) == 32 and len(set(ports)) == 32
         dirs = {s["run_dir"] for s in live}
         assert len(dirs) == 8
     finally:

@@ -61,9 +61,20 @@ def test_demo_passes_and_its_reports_agree(chromium: Browser, tmp_path: Path) ->
     assert load["total"]["requests"] > 0 and load["thresholds"]
     assert all(t["passed"] for t in load["thresholds"])
 
-    # junit: one suite per stage; test counts match the journal's
+    # measured while tested: budgets judged, routes through the proxy, SQL, memory
+    assert journal["budgets"] and all(b["status"] != "exceeded" for b in journal["budgets"])
+    profile = journal["profile"]
+    routes = {(r["service"], r["method"], r["route"]) for r in profile["http"]}
+    assert {("web", "GET", "/api/products/{id}"), ("web", "GET", "/orders/{id}/events")} <= routes
+    assert profile["queries"][0]["by_stage"]["api"] > 0
+    assert all(s["memory"]["peak_rss"] > 0 for s in journal["services"] if s["kind"] != "job")
+    tests = [t for s in journal["stages"] for t in s["tests"]]
+    assert all(t["profile"] is not None for t in tests)
+
+    # junit: budgets first, then one suite per stage; test counts match the journal's
     suites = {s.name: s for s in junit}
-    assert list(suites) == ["api", "browser", "load"]
+    assert list(suites) == ["budgets", "api", "browser", "load"]
+    assert suites["budgets"].failures == 0
     for name in ("api", "browser"):
         assert suites[name].tests == stages[name]["counts"]["tests"]
         assert suites[name].failures == 0 and suites[name].errors == 0
@@ -123,7 +134,8 @@ def test_a_failing_demo_test_shows_in_every_report(tmp_path: Path) -> None:
     assert any("the catalogue has" in line for line in stage["tail"])
     assert journal["result"]["exit_code"] == 1
 
-    (suite,) = list(junit)
+    budgets, suite = list(junit)  # the budgets suite comes first
+    assert budgets.name == "budgets" and budgets.failures == 0
     assert (suite.tests, suite.failures) == (stage["counts"]["tests"], 1)
     junit_text = (report / "junit.xml").read_text()
     for text in (summary, html, junit_text):

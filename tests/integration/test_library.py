@@ -55,7 +55,12 @@ def test_up_exports_real_services_and_cleans_up(write_stack) -> None:  # type: i
         web_pid = run.services["web"].pid
         environ = Path(f"/proc/{web_pid}/environ").read_bytes().split(b"\0")
         assert f"DATABASE_URL={env['DB_URL']}".encode() in environ
-        assert f"PORT={env['WEB_PORT']}".encode() in environ
+        # it listens on its own port; WEB_PORT/WEB_URL lead through the recording proxy
+        own = run.services["web"].port
+        assert f"PORT={own}".encode() in environ
+        assert env["WEB_PORT"] != str(own)
+        assert env["WEB_DIRECT_URL"] == f"http://127.0.0.1:{own}"
+        assert httpx.get(env["WEB_DIRECT_URL"]).status_code == 200
         assert f"TEMPSTACK_RUN_ID={run.id}".encode() in environ
     assert_gone(state)
     assert (run.report_dir / "journal.json").exists()

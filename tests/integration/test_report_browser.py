@@ -12,10 +12,12 @@ import zlib
 from pathlib import Path
 
 import pytest
+from junitparser import JUnitXml, Properties
 from playwright.sync_api import Browser, Page, Route, expect
 
 from tempstack.report.html import render_html
 from tempstack.report.schema import Journal
+from tempstack.report.summary import fmt_bytes
 
 from ..test_report_html import (
     failing_load_journal,
@@ -24,6 +26,7 @@ from ..test_report_html import (
     repeat_journal,
     sparse_load_journal,
 )
+from ..test_report_profile import HOSTILE_ROUTE, N1_TEST, profiled_journal
 from .helpers import cli
 
 
@@ -211,6 +214,61 @@ def test_other_reports_render_without_errors(
     opened.page.close()
 
 
+def test_budgets_and_profile_render_offline(chromium: Browser, tmp_path: Path) -> None:
+    """Budgets on top, the memory chart drawn, the routes table sorts, hostile text stays text."""
+    opened = open_report(chromium, profiled_journal(), tmp_path / "report")
+    page = opened.page
+    expect(page.locator(".result .status")).to_have_text("budget exceeded")
+
+    # the budgets panel is the first thing under the header, the exceeded ones on top
+    first = page.locator("main > section").first
+    expect(first).to_have_attribute("id", "budgets")
+    expect(first).to_be_in_viewport()
+    statuses = first.locator("tr.budget").evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert statuses == ["exceeded", "exceeded", "no data", "passed"]
+
+    states = chart_states(page)
+    assert set(states) == {"waterfall-chart", "memory-chart"}
+    memory = states["memory-chart"]
+    assert memory is not None and memory["painted"]
+    assert memory["labels"] == ["web", "db", "cache"]
+    assert memory["datasets"] == ["peak RSS", "mean RSS"]
+
+    # the routes come slowest first; a click on a heading sorts, a second click reverses
+    routes = page.locator("#profile-http table.routes")
+
+    def order() -> list[str]:
+        return [
+            str(r)
+            for r in routes.locator("tbody tr").evaluate_all(
+                "rows => rows.map(r => r.dataset.method + ' ' + r.dataset.route)"
+            )
+        ]
+
+    assert order()[:2] == ["POST /api/orders", f"GET {HOSTILE_ROUTE}"]
+    p95 = routes.locator("th", has_text="p95")
+    p95.click()
+    expect(p95).to_have_attribute("aria-sort", "ascending")
+    assert order()[0] == "GET /health" and order()[-1] == "POST /api/orders"
+    p95.click()
+    assert order()[0] == "POST /api/orders"
+    routes.locator("th", has_text="route").click()
+    assert order()[0] == "GET /"
+    expect(routes.locator("tr.slow .badge.slow")).to_have_count(2)
+
+    # N+1: in the SQL findings and on the test's row
+    expect(page.locator(f'#profile-sql tr.finding[data-test="{N1_TEST}"]')).to_be_visible()
+    row = page.locator(f'#stage-api tr.test[data-test="{N1_TEST}"]')
+    expect(row.locator("td.queries")).to_have_text("61")
+    expect(row.locator("ul.n-plus-one li")).to_contain_text("48\u00d7 SELECT id, name, price")
+    expect(page.locator("#service-db .badge.snapshot")).to_have_text("restored")
+
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    expect(routes.get_by_text(HOSTILE_ROUTE)).to_be_visible()
+    opened.assert_clean()
+    page.close()
+
+
 REAL_STACK = """
 [stack]
 name = "reportdemo"
@@ -277,9 +335,87 @@ def test_report_of_a_real_run_with_a_failing_test(  # type: ignore[no-untyped-de
     assert href is not None and (report_dir / href).is_file()
 
     states = chart_states(page)
-    assert list(states) == ["waterfall-chart"]
+    assert list(states) == ["waterfall-chart", "memory-chart"]
     waterfall = states["waterfall-chart"]
     assert waterfall is not None and waterfall["painted"]
     assert waterfall["labels"] == ["stack", "seed", "web", "stage api"]
+    # the web server's memory was sampled while it ran, and drawn
+    memory = states["memory-chart"]
+    assert memory is not None and memory["painted"] and "web" in memory["labels"]
+    web = next(s for s in journal["services"] if s["name"] == "web")
+    expect(page.locator("#service-web td.memory").first).to_have_text(
+        fmt_bytes(web["memory"]["peak_rss"])
+    )
+    opened.assert_clean()
+    page.close()
+
+
+BUDGET_STACK = """
+[stack]
+name = "budgetreport"
+
+[services.web]
+command = ["{python}", "-u", "-m", "http.server", "${{self.port}}", "--bind", "127.0.0.1"]
+ready = {{ http = "/" }}
+
+[stages.api]
+kind = "pytest"
+args = ["test_home.py", "-p", "no:cacheprovider"]
+
+[budgets]
+"web rss" = "1MB"
+"web GET /nope p95" = "1s"
+"web GET / errors" = 0
+"""
+
+HOME_TEST = """
+import os
+import urllib.request
+
+
+def test_home():
+    assert urllib.request.urlopen(os.environ["WEB_URL"]).status == 200
+"""
+
+
+def test_a_real_run_over_budget_shows_budgets_first_everywhere(  # type: ignore[no-untyped-def]
+    write_stack, chromium: Browser, tmp_path: Path
+) -> None:
+    """No Python server fits in 1 MB: exit 5, and every report opens with that budget."""
+    (tmp_path / "test_home.py").write_text(HOME_TEST)
+    stack_file = write_stack(BUDGET_STACK.format(python=sys.executable))
+    report_dir = tmp_path / "report"
+    done = cli("run", "-f", str(stack_file), "--report-dir", str(report_dir), "--no-history")
+    assert done.returncode == 5, done.stderr
+
+    # terminal: the budgets block comes before the stages, exceeded first
+    lines = [line.strip() for line in done.stderr.splitlines()]
+    start = lines.index("budgets: 1 exceeded, 1 no data, 1 passed")
+    assert lines[start + 1].startswith("✗ exceeded  web rss ")
+    assert lines[start + 2].startswith("? no data   web GET /nope p95  no data")
+    assert lines[start + 3].startswith("✓ passed    web GET / errors ")
+    assert lines[start + 4].startswith("stage api ")
+    assert any(line.startswith("peak RSS: web ") for line in lines[start + 5 :])
+
+    summary = (report_dir / "summary.md").read_text()
+    assert summary.startswith("## ❌ tempstack · budgetreport: budget exceeded (exit 5)")
+    assert summary.index("| ❌ | `web rss` |") < summary.index("| Stage |")
+
+    suites = list(JUnitXml.fromfile(str(report_dir / "junit.xml")))
+    assert [s.name for s in suites] == ["budgets", "api"]
+    assert (suites[0].tests, suites[0].failures, suites[0].skipped) == (3, 1, 1)
+    home = next(iter(suites[1]))
+    properties = {p.name: p.value for p in home.child(Properties)}
+    assert properties.get("tempstack.requests") == "1"  # the test's request, via the proxy
+
+    opened = open_file(chromium, report_dir / "report.html")
+    page = opened.page
+    expect(page.locator("#summary")).to_have_attribute("data-status", "budget")
+    expect(page.locator("main > section").first).to_have_attribute("id", "budgets")
+    expect(page.locator("#budgets tr.budget").first).to_have_attribute("data-key", "web rss")
+    expect(page.locator("#failures")).to_have_count(0)
+    expect(page.locator('#profile-http tr.route[data-route="/"]')).to_have_count(1)
+    states = chart_states(page)
+    assert set(states) == {"waterfall-chart", "memory-chart"}
     opened.assert_clean()
     page.close()

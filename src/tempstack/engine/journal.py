@@ -51,6 +51,8 @@ class Journal:
         self.result: dict[str, Any] | None = None
         self.repeat = 1
         self.flakiness: list[dict[str, Any]] = []
+        self.budgets: list[dict[str, Any]] = []
+        self.profile: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -100,6 +102,8 @@ class Journal:
             "stages": self.outcomes,
             "repeat": self.repeat,
             "flakiness": self.flakiness,
+            "budgets": self.budgets,
+            "profile": self.profile,
             "events": events,
         }
 

@@ -14,7 +14,9 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,15 +29,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tempstack._files import copy_log
+from tempstack._files import copy_log, write_json
 from tempstack.backends.base import Backend, Handle
+from tempstack.engine import snapshot as snapshots
 from tempstack.engine.bundle import LOG_LINES, mask_url, write_bundle
 from tempstack.engine.journal import Journal
 from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
+from tempstack.profile.profiler import PROFILE_VAR, Profiler
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
 from tempstack.readiness.listening import NoticeListening
-from tempstack.services.base import PrepareContext, ServicePlan
+from tempstack.readiness.tcp import TcpProbe
+from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
 from tempstack.services.kinds import KINDS
+from tempstack.services.postgres import STAT_STATEMENTS_VAR
+from tempstack.spec.budgets import proxied
 from tempstack.spec.errors import convert
 from tempstack.spec.graph import teardown_waves
 from tempstack.spec.interpolate import resolver, substitute
@@ -48,6 +55,8 @@ from tempstack.spec.model import (
 )
 
 LOG_TAIL_LINES = 30
+PROXY = "_proxy"  # the recording proxy's directory and log name (not a valid service name)
+PROXY_START_TIMEOUT = 10.0
 
 
 class State(StrEnum):
@@ -83,6 +92,7 @@ class ServiceStatus:
     url: str | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    snapshot: str | None = None  # "restored" / "saved"
 
 
 @dataclass
@@ -93,6 +103,7 @@ class EngineOptions:
     environ: Mapping[str, str] | None = None
     on_change: Callable[[ServiceStatus], None] | None = None
     run_id: str | None = None
+    use_cache: bool = True  # False (--no-cache): neither restore nor save seeded snapshots
 
 
 def make_run_id(stack: str) -> str:
@@ -130,6 +141,16 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._opened = False
         self._stopped = False
+        self.snapshot: snapshots.SnapshotPlan | None = None
+        self._seed_lock = threading.Lock()
+        self._unseeded: dict[str, set[str]] = {}  # data service -> jobs still to complete
+        self._group_left: set[str] = set()  # snapshot jobs still to complete (saving)
+        self._snapshot_done = threading.Event()
+        self._held: set[str] = set()  # services that wait for the snapshot to be taken
+        self.own_exports: dict[str, dict[str, str]] = {}  # what a proxied service sees of itself
+        self.proxied: dict[str, tuple[int, int]] = {}  # service -> (proxy port, own port)
+        self.proxy: Handle | None = None
+        self.profiler = Profiler(loaded.spec.profile, self._pids, self.journal.event)
 
     # -- start -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +162,9 @@ class Engine:
         self.backend.open(self.run_id, self.loaded.name, self.loaded.path, self.report_dir)
         self._opened = True
         self._plan()
+        self._plan_data()
+        self.profiler.start()
+        self._start_proxy(deadline)
         for name in self.loaded.order:
             thread = threading.Thread(
                 target=self._bring_up, args=(name,), name=f"ts-{name}", daemon=True
@@ -148,8 +172,58 @@ class Engine:
             self._threads.append(thread)
             thread.start()
         self._wait_all(deadline)
+        for name, plan in self.plans.items():
+            if dsn := plan.kind.stats_dsn(plan, self.contexts[name]):
+                self.profiler.dsns[name] = dsn
+        self.profiler.stack_ready(self.journal.now())
+        self.profiler.write_file(Path(self.env[PROFILE_VAR]))
         self.backend.record(status="ready", exports=self.exports, env=self.env)
         self.journal.event("run.ready")
+
+    def _pids(self) -> dict[str, int]:
+        return {n: h.pid for n, h in list(self.handles.items()) if h.pid and h.returncode() is None}
+
+    def _start_proxy(self, deadline: float | None) -> None:
+        if not self.proxied:
+            return
+        workdir = self.backend.workdir(PROXY)
+        records = workdir / "records.tsv"
+        config = workdir / "config.json"
+        host = next(iter(self.plans.values())).host
+        write_json(
+            config,
+            {
+                "host": host,
+                "records": str(records),
+                "routes": [
+                    {"service": n, "listen": public, "target": own}
+                    for n, (public, own) in self.proxied.items()
+                ],
+            },
+        )
+        launch = Launch(
+            argv=[sys.executable, "-m", "tempstack.profile.proxy", str(config)],
+            env={**self.base_env, **run_tag(self.run_id)},
+            cwd=workdir,
+            stop_timeout=2.0,
+        )
+        self.proxy = self.backend.spawn(PROXY, launch)
+        self.profiler.records = records
+        limit = time.monotonic() + PROXY_START_TIMEOUT
+        for public, _ in self.proxied.values():
+            try:
+                wait_until(
+                    TcpProbe(host, public),
+                    deadline=limit if deadline is None else min(limit, deadline),
+                    exited=self.proxy.returncode,
+                    cancel=self.cancel,
+                )
+            except ProbeFailed as failed:
+                raise StartError(
+                    f"the recording proxy did not start ({failed.reason}); "
+                    "set [profile] proxy = false to run without it",
+                    log_tail=self.backend.log_tail(PROXY, LOG_TAIL_LINES),
+                ) from None
 
     def _plan(self) -> None:
         """Ports, secrets and exports for every service, then resolve every ``${...}``."""
@@ -165,6 +239,21 @@ class Engine:
                 assert extra_port is not None
                 plan.ports[extra] = extra_port
             plan.exports = kind.exports(plan)
+            if port is not None and proxied(self.loaded.spec, name):
+                assert port is not None
+                _, public = self.backend.endpoint(f"{name}.proxy", True)
+                assert public is not None
+                plan.ports["proxy"] = public
+                self.proxied[name] = (public, port)
+                # the service itself listens on its own port; everyone else, and its
+                # own links (``${self.url}``), go through the proxy
+                plan.exports = {
+                    **plan.exports,
+                    "port": str(public),
+                    "url": f"http://{host}:{public}",
+                    "direct_url": f"http://{host}:{port}",
+                }
+                self.own_exports[name] = {**plan.exports, "port": str(port)}
             self.plans[name] = plan
             self.exports[name] = plan.exports
             self.status[name].port = port
@@ -176,6 +265,7 @@ class Engine:
         }
         self.env["TEMPSTACK_RUN_ID"] = self.run_id
         self.env["TEMPSTACK_RUN_DIR"] = str(self.backend.run_dir)
+        self.env[PROFILE_VAR] = str(self.backend.run_dir / "profile.json")
         top = {k: self.resolve_text(v, None) for k, v in self.loaded.spec.env.items()}
         self.base_env = {**self.environ, **top}
         for name, plan in self.plans.items():
@@ -183,6 +273,8 @@ class Engine:
             own: dict[str, str] = {}
             if isinstance(plan.spec, ProcessService | JobService):
                 own = {**read_env_files(plan.spec.env_file, self.loaded.root), **plan.spec.env}
+            if not self.loaded.spec.profile.queries:
+                own = {STAT_STATEMENTS_VAR: "0", **own}
             self.contexts[name] = PrepareContext(
                 run_id=self.run_id,
                 workdir=self.backend.workdir(name),
@@ -207,8 +299,107 @@ class Engine:
             },
         )
 
+    def _plan_data(self) -> None:
+        """Seeding bookkeeping, and whether the seeded snapshot is restored or saved."""
+        spec = self.loaded.spec
+        versions = {n: KINDS[s.kind].data_version(s, n) for n, s in spec.services.items()}
+        jobs = [n for n, s in spec.services.items() if isinstance(s, JobService)]
+        for name, version in versions.items():
+            if version is not None:
+                self._unseeded[name] = {
+                    j for j in jobs if name in snapshots.transitive_deps(self.loaded.deps, j)
+                }
+        plan = snapshots.plan_snapshot(
+            self.loaded, versions, self.backend.cache_dir(), use_cache=self.options.use_cache
+        )
+        self.snapshot = plan
+        if plan is None:
+            self._snapshot_done.set()
+            return
+        if plan.hit:
+            self.journal.event("snapshot.restore", key=plan.key, services=plan.services)
+            for name in plan.services:
+                ctx = self.contexts[name]
+                ctx.restore = plan.service_dir(name)
+                ctx.restore_meta = dict(plan.meta.get("services", {}).get(name) or {})
+                self.status[name].snapshot = "restored"
+            self._snapshot_done.set()
+            return
+        if not self.options.use_cache:
+            self.journal.event("snapshot.bypassed", key=plan.key)
+            self._snapshot_done.set()
+            return
+        self.journal.event("snapshot.miss", key=plan.key, services=plan.services)
+        self._group_left = set(plan.jobs)
+        needed = set(plan.jobs).union(
+            *(snapshots.transitive_deps(self.loaded.deps, j) for j in plan.jobs)
+        )
+        for name, deps in self.loaded.deps.items():
+            if name not in needed and any(d in plan.services for d in deps):
+                self._held.add(name)  # nothing else connects while the data is copied
+
+    def _restored_job(self, name: str) -> bool:
+        plan = self.snapshot
+        return plan is not None and plan.hit and name in plan.jobs
+
+    def _job_done(self, name: str) -> None:
+        """A job succeeded (or was restored): take the snapshot, make templates, as due."""
+        with self._seed_lock:
+            if name in self._group_left:
+                self._group_left.discard(name)
+                if not self._group_left:
+                    try:
+                        self._save_snapshot()
+                    finally:
+                        self._snapshot_done.set()
+                        with self._cv:
+                            self._cv.notify_all()
+            seeded = []
+            for service, left in self._unseeded.items():
+                if name in left:
+                    left.discard(name)
+                    if not left:
+                        seeded.append(service)
+            for service in seeded:
+                self._seeded(service)
+
+    def _seeded(self, name: str) -> None:
+        plan, ctx = self.plans[name], self.contexts[name]
+        try:
+            plan.kind.after_seeded(plan, ctx)
+            self.journal.event("service.seeded", name)
+        except Exception as exc:  # per-test templates missing: the run itself can go on
+            self.journal.event("service.seed_error", name, error=str(exc))
+
+    def _save_snapshot(self) -> None:
+        plan = self.snapshot
+        assert plan is not None
+        started = time.monotonic()
+        built = snapshots.building_dir(plan)
+        self.backend.record_dir(built)  # interrupted half-way: teardown removes it
+        try:
+            meta = {
+                n: self.plans[n].kind.save_snapshot(self.plans[n], self.contexts[n], built / n)
+                for n in plan.services
+            }
+            if snapshots.commit(plan, built, self.loaded.name, meta):
+                for n in plan.services:
+                    self.status[n].snapshot = "saved"
+            self.journal.event(
+                "snapshot.saved",
+                key=plan.key,
+                services=plan.services,
+                seconds=round(time.monotonic() - started, 3),
+            )
+        except Exception as exc:  # a failed snapshot costs the next run time, not this run
+            shutil.rmtree(built, ignore_errors=True)
+            self.journal.event("snapshot.error", key=plan.key, error=f"{type(exc).__name__}: {exc}")
+
     def resolve_text(self, text: str, self_name: str | None) -> str:
-        return substitute(text, resolver(self.exports, self.environ, self_name))
+        exports = self.exports
+        if self_name in self.own_exports:
+            exports = {**exports, self_name: self.own_exports[self_name]}
+        return substitute(text, resolver(exports, self.environ, self_name))
 
     def resolve_data(self, value: Any, self_name: str | None) -> Any:
         """Every ``${...}`` in the strings of nested dicts and lists filled in."""
@@ -280,7 +471,7 @@ class Engine:
                 if self.cancel.is_set():
                     return False
                 blocked = [d for d, c in deps.items() if self.status[d].state not in _SATISFIES[c]]
-                if not blocked:
+                if not blocked and (name not in self._held or self._snapshot_done.is_set()):
                     return True
                 if any(self.status[d].state in (State.FAILED, State.SKIPPED) for d in blocked):
                     return False
@@ -311,6 +502,10 @@ class Engine:
     def _start_one(self, name: str) -> None:
         plan, ctx = self.plans[name], self.contexts[name]
         kind = plan.kind
+        if self._restored_job(name):
+            self._job_done(name)
+            self._set(name, State.COMPLETED, snapshot="restored")
+            return
         self._set(name, State.STARTING)
         launch = kind.prepare(plan, ctx)
         with self._cv:
@@ -356,6 +551,8 @@ class Engine:
                     log_tail=tail,
                 ) from None
         kind.after_ready(plan, ctx)
+        if name in self._unseeded and not self._unseeded[name]:
+            self._seeded(name)  # no job fills it: it is as seeded as it gets
         self._set(name, State.READY)
 
     def _finish_job(self, name: str, handle: Handle, timeout: float | None) -> None:
@@ -375,6 +572,7 @@ class Engine:
                 returncode=code,
                 log_tail=self.backend.log_tail(name, LOG_TAIL_LINES),
             )
+        self._job_done(name)
         self._set(name, State.COMPLETED)
 
     # -- stop ------------------------------------------------------------------------------
@@ -410,9 +608,15 @@ class Engine:
             self._cv.notify_all()
         with self._shielded():
             self.journal.event("run.stopping")
+            self.profiler.stop_sampling()
+            if self.profiler.ready is not None:
+                self.journal.profile = self.profiler.result(self.journal.outcomes)
             if keep_until is None:
                 self.backend.record(status="stopping")
-                self._stop_services()
+                try:
+                    self._stop_services()
+                finally:
+                    self._stop_proxy()
             self._collect_services()
             if self._opened:
                 try:
@@ -420,6 +624,14 @@ class Engine:
                 except Exception as exc:  # the sweep must not hide the run's own outcome
                     self.journal.event("teardown.error", detail=str(exc))
             self.journal.event("run.stopped" if keep_until is None else "run.kept")
+
+    def _stop_proxy(self) -> None:
+        if self.proxy is None:
+            return
+        try:
+            self.proxy.stop("SIGTERM", 2.0, self.force)
+        except Exception as exc:  # the backend's sweep still ends it
+            self.journal.event("teardown.error", PROXY, error=f"{type(exc).__name__}: {exc}")
 
     def _collect_services(self) -> None:
         """Each service's record and log into the report, before the run dir is removed."""
@@ -437,6 +649,8 @@ class Engine:
                 "error": status.error,
                 "depends_on": list(self.loaded.deps.get(name, {})),
                 "timings": {k: round(v, 6) for k, v in status.timings.items()},
+                "snapshot": status.snapshot,
+                "memory": self.profiler.memory.get(name),
             }
             if name in self.handles:
                 try:

@@ -4,7 +4,10 @@ Everything the page needs is inside it: the CSS, the run's data as JSON and Char
 MIT, see ``assets/CHARTJS-LICENSE.md``). Artifacts (stage logs, traces, screenshots, service
 logs) stay next to it and are linked by their paths relative to the report dir, so the dir can
 be uploaded and browsed as is. Everything that comes from the run is escaped: test names, log
-lines and messages are data, never markup.
+lines, messages, routes and SQL statements are data, never markup.
+
+Budgets open the page (exceeded ones first), above the failures; the profile (memory, HTTP
+routes, SQL) has its own section, and each test's share of it is shown on its row.
 """
 
 from __future__ import annotations
@@ -28,9 +31,20 @@ from tempstack.report.schema import (
     Flakiness,
     Journal,
     LoadResult,
+    RouteStats,
     ServiceRecord,
     StageOutcome,
     TestCase,
+)
+from tempstack.report.summary import (
+    budget_outcome,
+    fmt_bytes,
+    n_plus_one_findings,
+    one_line,
+    ordered_budgets,
+    parse_n_plus_one,
+    peak_memory,
+    status_label,
 )
 from tempstack.spec.thresholds import threshold_value
 
@@ -65,6 +79,7 @@ STAGE_COLOURS = {
     "skipped": "#afb8c1",
 }
 STACK_READY = ("stack ready", "#d0d7de")
+MB = 1000**2  # the memory chart's unit, decimal as in [budgets]
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,7 @@ class StageView:
     tests: list[TestCase]  # failing ones first, otherwise in JUnit order
     failing: list[TestCase]
     counts: Counts | None
+    profiled: bool  # some test carries a profile: the table gets its columns
 
     @property
     def failed(self) -> bool:
@@ -102,10 +118,17 @@ def render_page(journal: Journal) -> str:
     failed_services = [s for s in services if s.state == "failed" or s.error]
     failed_stages = [s for s in stages if s.failed]
     run_ready = next((e.t for e in journal.events if e.kind == "run.ready"), None)
+    if run_ready is None and journal.profile is not None:
+        run_ready = journal.profile.ready
     data = {
         "waterfall": _waterfall(services, stages, run_ready),
         "load": [_load_data(s.load_id, s.o.load) for s in stages if s.o.load is not None],
+        "memory": _memory_data(services),
     }
+    profile = journal.profile
+    routes = _sorted_routes(profile.http) if profile else []
+    queries = profile.queries if profile else []
+    findings = n_plus_one_findings(journal)
     template = _environment().get_template("report.html.j2")
     return template.render(
         j=journal,
@@ -121,6 +144,13 @@ def render_page(journal: Journal) -> str:
         run_ready=run_ready,
         data=data,
         chartjs=_chartjs(),
+        budgets=ordered_budgets(journal.budgets),
+        profile=profile,
+        routes=routes,
+        queries=queries,
+        findings=findings,
+        memory=data["memory"] is not None,
+        has_profile=bool(routes or queries or findings or data["memory"]),
     )
 
 
@@ -137,6 +167,7 @@ def _environment() -> Environment:
     env.filters.update(
         secs=fmt_seconds,
         ms=fmt_ms,
+        fine_ms=fmt_fine_ms,
         num=fmt_number,
         pct=fmt_percent,
         unit=threshold_value,
@@ -145,10 +176,19 @@ def _environment() -> Environment:
         is_image=lambda p: PurePosixPath(p).suffix.lower() in IMAGE_SUFFIXES,
         is_video=lambda p: PurePosixPath(p).suffix.lower() in VIDEO_SUFFIXES,
         is_long=is_long,
+        bytes=fmt_bytes,
+        oneline=one_line,
+        slug=lambda text: str(text).replace(" ", "-"),
         basename=lambda p: PurePosixPath(p).name or p,
         json=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True, default=str),
     )
-    env.globals.update(endpoint_label=endpoint_label, has_latency=has_latency)
+    env.globals.update(
+        endpoint_label=endpoint_label,
+        has_latency=has_latency,
+        budget_outcome=budget_outcome,
+        status_label=status_label,
+        parse_n_plus_one=parse_n_plus_one,
+    )
     return env
 
 
@@ -177,6 +217,7 @@ def _stage_views(journal: Journal) -> list[StageView]:
                 tests=failing + rest,
                 failing=failing,
                 counts=o.counts if o.counts is not None or not o.tests else count(o.tests),
+                profiled=any(t.profile is not None for t in o.tests),
             )
         )
     return views
@@ -196,6 +237,23 @@ def _totals(stages: list[StageView]) -> dict[str, int]:
 def _sorted_flakiness(rows: list[Flakiness]) -> list[Flakiness]:
     """Flaky (both passed and failed) first, then always failing, then always passing."""
     return sorted(rows, key=lambda f: (rank(f.passed, f.failed), -f.failed, f.stage, f.id))
+
+
+def _sorted_routes(routes: list[RouteStats]) -> list[RouteStats]:
+    """Slowest p95 first; the table can be re-sorted in the page."""
+    return sorted(routes, key=lambda r: (-r.p95, r.service, r.route, r.method))
+
+
+def _memory_data(services: list[ServiceRecord]) -> dict[str, Any] | None:
+    """Peak and mean RSS per sampled service in MB, the largest peak first."""
+    sampled = peak_memory(services)
+    if not sampled:
+        return None
+    return {
+        "labels": [name for name, _ in sampled],
+        "peak": [round(m.peak_rss / MB, 2) for _, m in sampled],
+        "mean": [round(m.mean_rss / MB, 2) for _, m in sampled],
+    }
 
 
 def _waterfall(
@@ -227,7 +285,8 @@ def _waterfall(
         failed_at = svc.timings.get("failed")
         if failed_at is not None and last is not None:
             spans.append(("failed", last, failed_at))
-        add_row(svc.name, spans)
+        restored = " (restored)" if svc.snapshot == "restored" else ""
+        add_row(svc.name + restored, spans)
     for stage in stages:
         add_row(f"stage {stage.label}", [(f"stage:{stage.o.status}", stage.o.start, stage.o.end)])
     if not rows:
@@ -315,6 +374,13 @@ def fmt_ms(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def fmt_fine_ms(value: float | None) -> str:
+    """SQL timings: most statements take a fraction of a millisecond."""
+    if value is not None and value < 1:
+        return f"{value:.2f} ms" if value >= 0.01 else ("0 ms" if value == 0 else "<0.01 ms")
+    return fmt_ms(value)
 
 
 def fmt_percent(ratio: float | None) -> str:

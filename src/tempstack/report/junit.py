@@ -4,10 +4,18 @@ The merged file has one ``<testsuite>`` per stage (and attempt, under ``--repeat
 without tests of their own (``command``, ``locust``) appear as one test case each, and every
 load threshold as its own case, so a CI's test tab shows all of it. A stack that failed to
 start is a ``tempstack`` suite with an error holding the reason and the service's log tail.
+Performance budgets come first, as a ``budgets`` suite with one case per budget.
+
+What a test cost the stack travels both ways as ``<properties>`` of its ``<testcase>``
+(``tempstack.queries``, ``tempstack.requests``, ``tempstack.p50``, ``tempstack.p95``,
+``tempstack.max``, one ``tempstack.n_plus_one`` per finding): the pytest plugin writes them
+through ``item.user_properties``, ``read_junit`` reads them into ``TestCase.profile``, and
+the merged file carries them on.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from junitparser import (
@@ -15,6 +23,7 @@ from junitparser import (
     Failure,
     JUnitXml,
     Properties,
+    Property,
     Skipped,
     SystemOut,
 )
@@ -22,11 +31,29 @@ from junitparser import TestCase as JCase
 from junitparser import TestSuite as JSuite
 
 from tempstack._files import clean_text
-from tempstack.report.schema import Counts, Journal, StageOutcome, TestCase
+from tempstack.report.schema import (
+    BudgetResult,
+    Counts,
+    Journal,
+    StageOutcome,
+    TestCase,
+    TestProfile,
+)
 from tempstack.spec.thresholds import threshold_value
 
 DETAILS_LIMIT = 20_000
 ARTIFACT_PREFIX = "playwright_"
+PROFILE_PREFIX = "tempstack."
+#: TestProfile fields carried as one property each, and how their values are read.
+PROFILE_NUMBERS: dict[str, type[int] | type[float]] = {
+    "queries": int,
+    "requests": int,
+    "p50": float,
+    "p95": float,
+    "max": float,
+}
+N_PLUS_ONE = "n_plus_one"
+BUDGETS_SUITE = "budgets"
 
 
 def read_junit(path: Path) -> list[TestCase]:
@@ -65,11 +92,8 @@ def _case(case: JCase) -> TestCase:
     if details is not None and len(details) > DETAILS_LIMIT:
         details = details[:DETAILS_LIMIT] + "\n… (truncated)"
     props = case.child(Properties)  # type: ignore[no-untyped-call]
-    artifacts = [
-        str(p.value)
-        for p in (props if props is not None else [])
-        if str(p.name).startswith(ARTIFACT_PREFIX) and p.value
-    ]
+    pairs = [(str(p.name or ""), p.value) for p in (props if props is not None else [])]
+    artifacts = [str(v) for n, v in pairs if n.startswith(ARTIFACT_PREFIX) and v]
     classname = case.classname or ""
     return TestCase(
         id=f"{classname}::{case.name}" if classname else str(case.name),
@@ -80,7 +104,49 @@ def _case(case: JCase) -> TestCase:
         message=message,
         details=details,
         artifacts=artifacts,
+        profile=read_profile(pairs),
     )
+
+
+def read_profile(properties: list[tuple[str, str | None]]) -> TestProfile | None:
+    """The ``tempstack.*`` properties of one test case, or None when it has none.
+
+    A value that is not a finite number is left out rather than failing the whole file; for a
+    property given twice, the last one counts (N+1 findings add up, duplicates once).
+    """
+    numbers: dict[str, int | float] = {}
+    findings: list[str] = []
+    seen = False
+    for name, value in properties:
+        if not name.startswith(PROFILE_PREFIX):
+            continue
+        seen = True
+        field = name.removeprefix(PROFILE_PREFIX)
+        text = (value or "").strip()
+        if field == N_PLUS_ONE:
+            if text and text not in findings:
+                findings.append(text)
+        elif field in PROFILE_NUMBERS:
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                numbers[field] = PROFILE_NUMBERS[field](number)
+    if not seen:
+        return None
+    return TestProfile.model_validate({**numbers, N_PLUS_ONE: findings})
+
+
+def _profile_properties(profile: TestProfile) -> Properties:
+    props = Properties()  # type: ignore[no-untyped-call]
+    for field in PROFILE_NUMBERS:
+        value = getattr(profile, field)
+        if value is not None:
+            props.add_property(Property(PROFILE_PREFIX + field, str(value)))
+    for finding in profile.n_plus_one:
+        props.add_property(Property(PROFILE_PREFIX + N_PLUS_ONE, finding))
+    return props
 
 
 def count(tests: list[TestCase]) -> Counts:
@@ -105,6 +171,8 @@ def _stage_cases(stage: StageOutcome) -> list[JCase]:
     cases: list[JCase] = []
     for test in stage.tests:
         case = JCase(test.name, test.classname or stage.stage, test.duration)
+        if test.profile is not None:  # before the result, where pytest puts them
+            case.append(_profile_properties(test.profile))  # type: ignore[no-untyped-call]
         if test.status == "failed":
             case.result = [Failure(test.message or "failed")]
             case.result[0].text = test.details or ""
@@ -137,8 +205,23 @@ def _stage_cases(stage: StageOutcome) -> list[JCase]:
     return cases
 
 
+def _budget_suite(budgets: list[BudgetResult]) -> JSuite:
+    """One case per budget: exceeded ones fail, those without data are skipped."""
+    suite = JSuite(BUDGETS_SUITE)
+    for b in budgets:
+        case = JCase(b.key, BUDGETS_SUITE, 0.0)
+        if b.status == "exceeded":
+            case.result = [Failure(b.text)]
+        elif b.status == "no data":
+            case.result = [Skipped(b.text)]
+        suite.add_testcase(case)
+    return suite
+
+
 def write_junit(journal: Journal, path: Path) -> Path:
     xml = JUnitXml(f"tempstack {journal.stack} {journal.run_id}")
+    if journal.budgets:  # first, as in every report
+        xml.add_testsuite(_budget_suite(journal.budgets))
     if journal.result is not None and journal.result.error and not journal.stages:
         suite = JSuite("tempstack")
         case = JCase("start", journal.stack, 0.0)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JOURNAL_SCHEMA = 2
+JOURNAL_SCHEMA = 3
 
 TestStatus = Literal["passed", "failed", "error", "skipped"]
 StageStatus = Literal["passed", "failed", "timeout", "error", "skipped"]
@@ -38,6 +38,24 @@ class TestCase(_Model):
     details: str | None = Field(None, description="Failure text (traceback), truncated.")
     artifacts: list[str] = Field(
         default_factory=list, description="Paths relative to the report dir."
+    )
+    profile: TestProfile | None = Field(
+        None, description="What the test cost the stack (from the tempstack pytest plugin)."
+    )
+
+
+class TestProfile(_Model):
+    """Per-test measurements, attached by the pytest plugin as JUnit properties."""
+
+    __test__ = False
+
+    queries: int | None = Field(None, description="SQL statements executed during the test.")
+    requests: int | None = Field(None, description="HTTP requests through the proxy.")
+    p50: float | None = Field(None, description="ms, over the test's requests.")
+    p95: float | None = None
+    max: float | None = None
+    n_plus_one: list[str] = Field(
+        default_factory=list, description="'<calls>x <statement>' repeated within the test."
     )
 
 
@@ -138,6 +156,77 @@ class ServiceRecord(_Model):
     )
     log: str | None = Field(None, description="Copy of the service log, relative path.")
     log_tail: list[str] = Field(default_factory=list)
+    memory: MemoryStats | None = Field(None, description="RSS of the whole process tree.")
+    snapshot: str | None = Field(
+        None, description="'restored' or 'saved' when seeded data came from/went to the cache."
+    )
+
+
+class MemoryStats(_Model):
+    peak_rss: int = Field(description="Bytes: the largest sum of RSS over the process tree.")
+    mean_rss: int = Field(description="Bytes: the mean of those sums over the samples.")
+    samples: int
+    processes: int = Field(description="Most processes seen in the tree at once.")
+
+
+class RouteStats(_Model):
+    """Latency of one route of one HTTP service, as measured by the recording proxy."""
+
+    service: str
+    method: str
+    route: str = Field(description="Path with ids collapsed, e.g. '/orders/{id}'.")
+    count: int
+    errors: int = Field(description="Responses with status >= 500, or no response at all.")
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    slow: bool = Field(description="p95 above the slow threshold.")
+    streaming: int = Field(0, description="Streamed responses (SSE): latency = time to headers.")
+
+
+class StatementStats(_Model):
+    query: str = Field(description="Normalized statement text, truncated.")
+    calls: int
+    total_ms: float
+    mean_ms: float
+    rows: int
+    database: str | None = None
+
+
+class NPlusOne(_Model):
+    stage: str | None = None
+    test: str | None = Field(None, description="Test id, or None for a stage-level finding.")
+    query: str
+    calls: int
+
+
+class QueryProfile(_Model):
+    """``pg_stat_statements`` of one postgres service over the run."""
+
+    service: str
+    calls: int = Field(description="Statements executed by the application, whole run.")
+    by_stage: dict[str, int] = Field(default_factory=dict)
+    top_by_calls: list[StatementStats] = Field(default_factory=list)
+    top_by_time: list[StatementStats] = Field(default_factory=list)
+    n_plus_one: list[NPlusOne] = Field(default_factory=list)
+
+
+class Profile(_Model):
+    ready: float | None = Field(None, description="Seconds from the start to a ready stack.")
+    slow_ms: float = 500.0
+    n_plus_one: int = Field(10, description="Repetitions of one statement in a test to flag.")
+    http: list[RouteStats] = Field(default_factory=list)
+    queries: list[QueryProfile] = Field(default_factory=list)
+
+
+class BudgetResult(_Model):
+    key: str = Field(description="As written in [budgets], e.g. 'api GET /orders/{id} p95'.")
+    limit: float = Field(description="In ``unit``.")
+    actual: float | None = Field(description="None when nothing was measured.")
+    unit: Literal["ms", "s", "bytes", "count"]
+    status: Literal["passed", "exceeded", "no data"]
+    text: str = Field(description="One line for people, e.g. 'api rss 612 MB > 500 MB'.")
 
 
 class Event(_Model):
@@ -157,7 +246,7 @@ class Flakiness(_Model):
 
 class RunResult(_Model):
     exit_code: int
-    status: Literal["passed", "failed", "error", "timeout", "interrupted"]
+    status: Literal["passed", "failed", "error", "timeout", "interrupted", "budget"]
     error: str | None = None
     kept_until: str | None = None
 
@@ -184,6 +273,8 @@ class Journal(_Model):
     stages: list[StageOutcome] = Field(default_factory=list)
     repeat: int = 1
     flakiness: list[Flakiness] = Field(default_factory=list)
+    budgets: list[BudgetResult] = Field(default_factory=list)
+    profile: Profile | None = None
     events: list[Event] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

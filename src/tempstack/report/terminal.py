@@ -15,13 +15,26 @@ from rich.text import Text
 from tempstack._clock import iso
 from tempstack.report import history as hist
 from tempstack.report.console import err, out
-from tempstack.report.schema import Counts
+from tempstack.report.schema import Counts, Journal
+from tempstack.report.summary import (
+    budget_outcome,
+    fmt_bytes,
+    fmt_latency,
+    n_plus_one_findings,
+    one_line,
+    ordered_budgets,
+    peak_memory,
+)
 from tempstack.spec.stages import StageSpec
 
 if TYPE_CHECKING:
     from tempstack.stack import RunResult
 
 _COLOUR = {"passed": "green", "skipped": "dim"}
+_BUDGET_STYLE = {"exceeded": "red", "passed": "dim", "no data": "yellow"}
+_BUDGET_MARK = {"exceeded": "✗", "passed": "✓", "no data": "?"}
+MAX_PROFILE_LINES = 10  # slow routes and N+1 findings, each; the rest is in the report
+QUERY_CHARS = 100
 
 
 def describe_stage(stage: StageSpec) -> str:
@@ -43,7 +56,67 @@ def _counts(c: Counts | None) -> str:
     return ", ".join(parts)
 
 
+def budget_lines(journal: Journal) -> list[Text]:
+    """The budgets block: a count, then one line per budget, exceeded ones first."""
+    if not journal.budgets:
+        return []
+    ordered = ordered_budgets(journal.budgets)
+    tally: dict[str, int] = {}
+    for b in ordered:
+        tally[b.status] = tally.get(b.status, 0) + 1
+    head = ", ".join(f"{n} {status}" for status, n in tally.items())
+    lines = [Text(f"  budgets: {head}", style="bold red" if "exceeded" in tally else "")]
+    for b in ordered:
+        style = _BUDGET_STYLE.get(b.status, "")
+        mark = _BUDGET_MARK.get(b.status, " ")
+        lines.append(
+            Text.assemble(
+                f"    {mark} {b.status:<8}  ",
+                (b.key, "bold" if b.status == "exceeded" else ""),
+                f"  {budget_outcome(b)}",
+                style=style,
+            )
+        )
+    return lines
+
+
+def profile_lines(journal: Journal) -> list[Text]:
+    """One line per slow route and per N+1 finding, then the peak RSS of every service."""
+    lines: list[Text] = []
+    profile = journal.profile
+    slow = [r for r in profile.http if r.slow] if profile else []
+    slow.sort(key=lambda r: -r.p95)
+    for r in slow[:MAX_PROFILE_LINES]:
+        lines.append(
+            Text.assemble(
+                ("  slow  ", "yellow"),
+                f"{r.service} {r.method} {r.route}  p95 {fmt_latency(r.p95)}, "
+                f"max {fmt_latency(r.max)}, {r.count} request{'' if r.count == 1 else 's'}",
+            )
+        )
+    if len(slow) > MAX_PROFILE_LINES:
+        lines.append(Text(f"  slow  … and {len(slow) - MAX_PROFILE_LINES} more routes"))
+    findings = n_plus_one_findings(journal)
+    for f in findings[:MAX_PROFILE_LINES]:
+        where = f.test or f"stage {f.stage or '?'}"
+        lines.append(
+            Text.assemble(
+                ("  N+1   ", "yellow"), f"{where}: {f.calls}x {one_line(f.query, QUERY_CHARS)}"
+            )
+        )
+    if len(findings) > MAX_PROFILE_LINES:
+        lines.append(Text(f"  N+1   … and {len(findings) - MAX_PROFILE_LINES} more"))
+    memory = peak_memory(journal.services)
+    if memory:
+        peaks = ", ".join(f"{name} {fmt_bytes(m.peak_rss)}" for name, m in memory)
+        lines.append(Text(f"  peak RSS: {peaks}", style="dim"))
+    return lines
+
+
 def print_run_result(result: RunResult) -> None:
+    journal = result.reports.document if result.reports is not None else None
+    for line in budget_lines(journal) if journal is not None else []:
+        err.print(line)
     repeated = any(o.attempt > 1 for o in result.outcomes)
     for o in result.outcomes:
         colour = _COLOUR.get(o.status.value, "red")
@@ -58,6 +131,8 @@ def print_run_result(result: RunResult) -> None:
         )
         if o.status.value != "passed" and o.reason:
             err.print(f"      {o.reason}", markup=False, style="red")
+    for line in profile_lines(journal) if journal is not None else []:
+        err.print(line)
     if result.error is not None:
         err.print(f"error: {result.error}", markup=False)
     if result.kept_until is not None:

@@ -26,6 +26,8 @@ class ReportPaths:
     html: Path | None = None
     history: Path | None = None
     errors: list[str] = field(default_factory=list)
+    #: The journal the reports were rendered from, so the terminal shows the same figures.
+    document: JournalDoc | None = None
 
 
 def write_reports(journal: Journal, history: Path | None) -> ReportPaths:
@@ -42,6 +44,7 @@ def write_reports(journal: Journal, history: Path | None) -> ReportPaths:
         out.errors.append(f"journal: {type(exc).__name__}: {exc}")
         journal.event("report.error", report="journal", error=str(exc))
         return out
+    out.document = doc
 
     def attempt(name: str, write: Callable[[JournalDoc], Path | None]) -> Path | None:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tempstack.errors import SpecError
@@ -77,6 +77,10 @@ class PrepareContext:
     #: record a directory outside ``workdir`` in the run's state before creating it, so
     #: teardown (and the reaper) removes it too
     record_dir: Callable[[Path], None] = lambda path: None
+    #: a cached snapshot of this service's data to start from instead of an empty state,
+    #: and what ``save_snapshot`` recorded about it
+    restore: Path | None = None
+    restore_meta: dict[str, Any] = field(default_factory=dict)
 
 
 class ServiceKind(Protocol):
@@ -115,12 +119,44 @@ class ServiceKind(Protocol):
         """Work that needs the server up (create databases) before dependents may start."""
         ...
 
+    # -- data hooks: only kinds that hold data implement them -----------------------------
+    def data_version(self, spec: ServiceSpec, name: str) -> str | None:
+        """What identifies this kind's data format (server version); None: holds no data."""
+        ...
+
+    def save_snapshot(self, plan: ServicePlan, ctx: PrepareContext, dest: Path) -> dict[str, Any]:
+        """Copy the running service's data into ``dest``; returns what a restore needs.
+
+        Called once the snapshotted jobs succeeded and before anything else connects.
+        """
+        ...
+
+    def after_seeded(self, plan: ServicePlan, ctx: PrepareContext) -> None:
+        """Every job that depends on this service has completed (templates are made here)."""
+        ...
+
+    def stats_dsn(self, plan: ServicePlan, ctx: PrepareContext) -> str | None:
+        """Where ``pg_stat_statements`` can be read, for kinds that keep it; else None."""
+        ...
+
 
 class KindDefaults:
     """What most kinds do for the optional parts of ``ServiceKind``."""
 
     def extra_ports(self, spec: ServiceSpec) -> tuple[str, ...]:
         return ()
+
+    def data_version(self, spec: ServiceSpec, name: str) -> str | None:
+        return None
+
+    def save_snapshot(self, plan: ServicePlan, ctx: PrepareContext, dest: Path) -> dict[str, Any]:
+        raise NotImplementedError(f"{plan.spec.kind} services hold no data to snapshot")
+
+    def after_seeded(self, plan: ServicePlan, ctx: PrepareContext) -> None:
+        return None
+
+    def stats_dsn(self, plan: ServicePlan, ctx: PrepareContext) -> str | None:
+        return None
 
     def check_files(self, spec: ServiceSpec, key: str, root: Path, file: str) -> list[SpecError]:
         return []

@@ -3,17 +3,25 @@
 Speed: ``initdb`` runs once per server version and user into a cache; each run copies that
 cluster (tens of milliseconds on tmpfs) and starts ``postgres`` directly, with durability
 off because the data is thrown away. As root the server runs as an unprivileged user.
+
+Profiling: ``pg_stat_statements`` is preloaded and created in the ``postgres`` database
+(its view there shows every database's statements) unless the engine sets
+``TEMPSTACK_PG_STAT_STATEMENTS=0`` (``[profile] queries = false``);
+``tempstack.profile.queries`` reads it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -22,7 +30,7 @@ from psycopg import sql
 from tempstack._files import locked
 from tempstack.errors import MissingBinaryError, StartError
 from tempstack.readiness.base import Probe
-from tempstack.services import binaries, users
+from tempstack.services import binaries, postgres_data, users
 from tempstack.services.base import (
     KindDefaults,
     Launch,
@@ -42,6 +50,19 @@ _FAST_SETTINGS = {
     "max_wal_senders": "0",
     "wal_level": "minimal",
     "logging_collector": "off",
+}
+#: Set by the engine from ``[profile] queries``; "0" leaves pg_stat_statements out.
+STAT_STATEMENTS_VAR = "TEMPSTACK_PG_STAT_STATEMENTS"
+_STAT_STATEMENTS = "pg_stat_statements"
+# "top": statements the application sent. Statements run inside functions would count
+# twice in time (the caller's total includes them) and are not round trips.
+# track_utility off: BEGIN/COMMIT/SET would otherwise outnumber the real statements.
+# max: entries are per database, so per-test databases multiply them; more entries make
+# every snapshot slower (a few ms per 1000), fewer evict statements still being measured.
+_STAT_SETTINGS = {
+    "pg_stat_statements.track": "top",
+    "pg_stat_statements.track_utility": "off",
+    "pg_stat_statements.max": "5000",
 }
 
 
@@ -85,10 +106,45 @@ def admin_dsn(socket_dir: Path, port: int) -> str:
     return f"host={socket_dir} port={port} user={ADMIN} dbname=postgres"
 
 
-def _template(version: str, bin_path: Path, user: str | None, cache_dir: Path) -> Path:
+def socket_dir_for(workdir: Path) -> Path:
+    """Private socket directory; a short one in /tmp when the run dir path is too long."""
+    own = workdir / "sock"
+    if len(str(own)) <= _SOCKET_PATH_MAX:
+        return own
+    digest = hashlib.sha1(str(workdir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"tempstack-sock-{digest}"
+
+
+def admin_dsn_for(workdir: Path, port: int) -> str:
+    """The admin DSN of the server whose service directory is ``workdir`` (run dir / name)."""
+    return admin_dsn(socket_dir_for(workdir), port)
+
+
+def stat_statements_on(env: Mapping[str, str]) -> bool:
+    return env.get(STAT_STATEMENTS_VAR, "1").strip().lower() not in {"0", "false", "off", "no"}
+
+
+def stat_statements_wanted(spec: PostgresService, service: str, env: Mapping[str, str]) -> bool:
+    """Asked for by the engine (the default) and installed with the server."""
+    return stat_statements_on(env) and stat_statements_installed(bin_dir(spec, service)[1])
+
+
+def _preload(given: str) -> str:
+    """``shared_preload_libraries`` with pg_stat_statements added to the user's own list."""
+    names = [name.strip() for name in given.split(",") if name.strip()]
+    return ",".join([_STAT_STATEMENTS, *(n for n in names if n != _STAT_STATEMENTS)])
+
+
+def _template(
+    version: str,
+    bin_path: Path,
+    user: str | None,
+    cache_dir: Path,
+    record_dir: Callable[[Path], None] = lambda path: None,
+) -> Path:
     """The cached ``initdb`` cluster for this version and user, built once under a lock."""
     uid = users.ids(user)
-    key = f"{version}-{uid[0] if uid else 'self'}-v1"
+    key = f"{version}-{uid[0] if uid else 'self'}-v2"
     root = cache_dir / "postgres"
     target = root / key
     if (target / "PG_VERSION").exists():
@@ -98,6 +154,7 @@ def _template(version: str, bin_path: Path, user: str | None, cache_dir: Path) -
             return target
         root.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+        record_dir(building)  # an interrupted initdb leaves nothing: teardown removes it
         if uid:
             shutil.chown(building, uid[0], uid[1])
         done = subprocess.run(
@@ -124,8 +181,49 @@ def _template(version: str, bin_path: Path, user: str | None, cache_dir: Path) -
                 f"initdb failed with exit code {done.returncode}",
                 log_tail=(done.stdout + done.stderr).splitlines()[-30:],
             )
+        if stat_statements_installed(bin_path):
+            _create_stat_statements(bin_path, building, user)
         building.rename(target)
     return target
+
+
+@functools.cache
+def stat_statements_installed(bin_path: Path) -> bool:
+    """Whether the server has the contrib module (Debian ships it; some distros split it).
+
+    Without it the server is started without the preload (it would refuse to start) and
+    SQL profiling has nothing to read.
+    """
+    lib = bin_path.parent / "lib"
+    if (bin_path / "pg_config").exists():
+        done = subprocess.run(
+            [str(bin_path / "pg_config"), "--pkglibdir"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lib = Path(done.stdout.strip()) if done.returncode == 0 else lib
+    return (lib / f"{_STAT_STATEMENTS}.so").exists()
+
+
+def _create_stat_statements(bin_path: Path, data: Path, user: str | None) -> None:
+    """The extension's objects in the cached cluster's ``postgres`` database, made once
+    here in single-user mode so no run pays for ``CREATE EXTENSION`` (~13 ms). They are
+    inert until a run preloads the library."""
+    done = subprocess.run(
+        [str(bin_path / "postgres"), "--single", "-F", "-D", str(data), "postgres"],
+        input=f"CREATE EXTENSION IF NOT EXISTS {_STAT_STATEMENTS};\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        user=user,
+    )
+    if done.returncode != 0 or " ERROR: " in done.stderr:  # single-user exits 0 on ERROR
+        shutil.rmtree(data, ignore_errors=True)
+        raise StartError(
+            f"CREATE EXTENSION {_STAT_STATEMENTS} failed in the cached cluster",
+            log_tail=(done.stdout + done.stderr).splitlines()[-30:],
+        )
 
 
 def _check_reachable(path: Path, user: str | None, service: str) -> None:
@@ -147,7 +245,7 @@ class PostgresKind(KindDefaults):
     is_job = False
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
-        return frozenset({"url", "host", "port", "user", "password", "database"})
+        return frozenset({"url", "host", "port", "user", "password", "database", "template"})
 
     def needs_port(self, spec: ServiceSpec, referenced: bool) -> bool:
         return True
@@ -168,6 +266,8 @@ class PostgresKind(KindDefaults):
             "user": user,
             "password": password,
             "database": db,
+            # a frozen copy of ``database`` as the jobs left it, for per-test clones
+            "template": postgres_data.template_name(db),
             "url": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
             f"@{plan.host}:{plan.port}/{db}",
         }
@@ -176,18 +276,13 @@ class PostgresKind(KindDefaults):
         bin_dir(spec_as(spec, PostgresService), name)
 
     def _socket_dir(self, ctx: PrepareContext) -> Path:
-        """Private socket directory; a short one in /tmp when the run dir path is too long."""
-        own = ctx.workdir / "sock"
-        if len(str(own)) <= _SOCKET_PATH_MAX:
-            return own
-        digest = hashlib.sha1(str(ctx.workdir).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"tempstack-sock-{digest}"
+        return socket_dir_for(ctx.workdir)
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
         pg = spec_as(plan.spec, PostgresService)
         version, bin_path = bin_dir(pg, plan.name)
         user = users.unprivileged_user(plan.name)
-        template = _template(version, bin_path, user, ctx.cache_dir)
+        template = _template(version, bin_path, user, ctx.cache_dir, ctx.record_dir)
         data = ctx.workdir / "data"
         sock = self._socket_dir(ctx)
         uid = users.ids(user)
@@ -197,7 +292,7 @@ class PostgresKind(KindDefaults):
             ctx.record_dir(sock)
         # tagged like the run's processes, so a teardown racing this copy kills it first
         subprocess.run(
-            ["cp", "-a", str(template), str(data)],
+            ["cp", "-a", str(ctx.restore or template), str(data)],
             check=True,
             env={**ctx.base_env, **run_tag(ctx.run_id)},
         )
@@ -215,8 +310,15 @@ class PostgresKind(KindDefaults):
             "port": str(plan.port),
             "unix_socket_directories": str(sock),
         }
+        stats = stat_statements_wanted(pg, plan.name, ctx.base_env)
+        if stats:
+            settings.update(_STAT_SETTINGS)
         for key, value in pg.settings.items():
             settings[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        if stats:
+            settings["shared_preload_libraries"] = _preload(
+                settings.get("shared_preload_libraries", "")
+            )
         argv = [str(bin_path / "postgres"), "-D", str(data)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
@@ -239,15 +341,49 @@ class PostgresKind(KindDefaults):
         assert plan.port is not None
         user, password = plan.secrets["user"], plan.secrets["password"]
         with psycopg.connect(admin_dsn(self._socket_dir(ctx), plan.port), autocommit=True) as conn:
-            verb = "ALTER" if user == ADMIN else "CREATE"
+            if ctx.restore is not None:  # the snapshot's role becomes this run's
+                postgres_data.adopt_roles(conn, ctx.restore_meta, user)
+            existing = postgres_data.existing_databases(conn)
+            has_role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+            verb = "ALTER" if has_role else "CREATE"
             conn.execute(
                 sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
                     sql.SQL(verb), sql.Identifier(user), sql.Literal(password)
                 )
             )
-            for db in pg.databases:
+            for db in (d for d in pg.databases if d not in existing):
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(
                         sql.Identifier(db), sql.Identifier(user)
                     )
                 )
+            if stat_statements_wanted(pg, plan.name, ctx.base_env):
+                # already in the cached cluster; not in one restored from an older snapshot
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    # -- data hooks --------------------------------------------------------------------------
+    def data_version(self, spec: ServiceSpec, name: str) -> str | None:
+        version, _ = bin_dir(spec_as(spec, PostgresService), name)
+        uid = users.ids(users.unprivileged_user(name))
+        return f"postgres {version} uid {uid[0] if uid else 'self'}"
+
+    def save_snapshot(self, plan: ServicePlan, ctx: PrepareContext, dest: Path) -> dict[str, Any]:
+        assert plan.port is not None
+        postgres_data.save(admin_dsn_for(ctx.workdir, plan.port), ctx.workdir / "data", dest)
+        return {"user": plan.secrets["user"]}
+
+    def after_seeded(self, plan: ServicePlan, ctx: PrepareContext) -> None:
+        pg = spec_as(plan.spec, PostgresService)
+        assert plan.port is not None
+        busy = postgres_data.make_templates(admin_dsn_for(ctx.workdir, plan.port), pg.databases)
+        if busy:
+            raise RuntimeError(
+                f"no template of {', '.join(busy)}: a service was connected to it when the "
+                "jobs finished (make it depend on the last job to get per-test databases)"
+            )
+
+    def stats_dsn(self, plan: ServicePlan, ctx: PrepareContext) -> str | None:
+        pg = spec_as(plan.spec, PostgresService)
+        if plan.port is None or not stat_statements_wanted(pg, plan.name, ctx.base_env):
+            return None
+        return admin_dsn_for(ctx.workdir, plan.port)

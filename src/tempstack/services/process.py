@@ -35,7 +35,7 @@ class ProcessKind(KindDefaults):
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         if isinstance(spec, ProcessService) and spec.port is False:
             return frozenset()  # `port = false`: listens on nothing we know of
-        return frozenset({"url", "host", "port"})
+        return frozenset({"url", "host", "port", "direct_url"})
 
     def needs_port(self, spec: ServiceSpec, referenced: bool) -> bool:
         assert isinstance(spec, ProcessService)
@@ -55,7 +55,9 @@ class ProcessKind(KindDefaults):
     def exports(self, plan: ServicePlan) -> dict[str, str]:
         if plan.port is None:
             return {}
-        return {"host": plan.host, "port": str(plan.port), "url": f"http://{plan.host}:{plan.port}"}
+        url = f"http://{plan.host}:{plan.port}"
+        # ``direct_url`` bypasses the recording proxy when the engine puts one in front
+        return {"host": plan.host, "port": str(plan.port), "url": url, "direct_url": url}
 
     def check_installed(self, spec: ServiceSpec, name: str) -> None:
         return None

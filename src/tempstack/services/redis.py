@@ -1,13 +1,51 @@
-"""``kind = "redis"``: a real redis-server, loopback only, no persistence."""
+"""``kind = "redis"``: a real redis-server, loopback only, no persistence.
+
+Its data hooks: a snapshot is the ``dump.rdb`` that ``SAVE`` writes; a restore puts that
+file in the service's directory before the server starts, which loads it.
+"""
 
 from __future__ import annotations
 
+import functools
+import shutil
 import socket
+import subprocess
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from tempstack.services import binaries
 from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, spec_as
 from tempstack.spec.model import RedisService, ServiceSpec
+
+DUMP = "dump.rdb"
+
+
+def _resp(*args: str) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def command(host: str, port: int, password: str | None, *args: str, timeout: float = 1.0) -> str:
+    """One command's simple reply (``+PONG``, ``+OK``), after AUTH when a password is set."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        if password:
+            conn.sendall(_resp("AUTH", password))
+            conn.recv(64)
+        conn.sendall(_resp(*args))
+        reply = conn.recv(256).decode(errors="replace").strip()
+    if not reply.startswith("+"):
+        raise RuntimeError(reply)
+    return reply[1:]
+
+
+@functools.lru_cache(maxsize=4)
+def _version(exe: str) -> str:
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or exe
 
 
 class PingProbe:
@@ -18,16 +56,7 @@ class PingProbe:
         self.description = f"redis PING {host}:{port}"
 
     def check(self) -> bool:
-        with socket.create_connection((self.host, self.port), timeout=1.0) as conn:
-            if self.password:
-                pw = self.password.encode()
-                conn.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
-                conn.recv(64)
-            conn.sendall(b"*1\r\n$4\r\nPING\r\n")
-            reply = conn.recv(64)
-        if not reply.startswith(b"+PONG"):
-            raise RuntimeError(reply.decode(errors="replace").strip())
-        return True
+        return command(self.host, self.port, self.password, "PING") == "PONG"
 
 
 class RedisKind(KindDefaults):
@@ -82,6 +111,9 @@ class RedisKind(KindDefaults):
         ]
         if pw := plan.secrets.get("password"):
             argv += ["--requirepass", pw]
+        if ctx.restore is not None:
+            shutil.copyfile(ctx.restore / DUMP, ctx.workdir / DUMP)
+            argv += ["--dbfilename", DUMP]
         for key, value in spec.settings.items():
             text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
             argv += [f"--{key}", text]
@@ -99,3 +131,13 @@ class RedisKind(KindDefaults):
 
     def after_ready(self, plan: ServicePlan, ctx: PrepareContext) -> None:
         return None
+
+    def data_version(self, spec: ServiceSpec, name: str) -> str | None:
+        return _version(str(binaries.find("redis-server", "redis-server", name)))
+
+    def save_snapshot(self, plan: ServicePlan, ctx: PrepareContext, dest: Path) -> dict[str, Any]:
+        assert plan.port is not None
+        command(plan.host, plan.port, plan.secrets.get("password"), "SAVE", timeout=60.0)
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ctx.workdir / DUMP, dest / DUMP)
+        return {}

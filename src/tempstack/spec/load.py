@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from tempstack.errors import SpecError, SpecErrors, UsageError
 from tempstack.spec import errors as spec_errors
+from tempstack.spec.budgets import budget_key, check_budgets
 from tempstack.spec.graph import find_cycle, topo_order
 from tempstack.spec.interpolate import InterpolationSyntaxError, Ref, parse
 from tempstack.spec.model import (
@@ -27,6 +28,7 @@ from tempstack.spec.model import (
     EnvTable,
     JobService,
     ProcessService,
+    ProfileSpec,
     ServiceSpec,
     StackMeta,
     StackSpec,
@@ -35,7 +37,7 @@ from tempstack.spec.model import (
 from tempstack.spec.stages import STAGE_MODELS, LocustStage, PlaywrightStage
 
 DEFAULT_FILE = "tempstack.toml"
-_TOP_KEYS = ("stack", "env", "services", "stages")
+_TOP_KEYS = ("stack", "env", "services", "stages", "profile", "budgets")
 
 
 @dataclass
@@ -156,18 +158,67 @@ class _Checker:
         env = self._env_table(data.get("env", {}))
         services = self._services(data.get("services", {}))
         stages = self._stages(data.get("stages", {}))
-        if meta is None or self.errors:
+        profile = self.validate(
+            ProfileSpec, data.get("profile", {}), self.key("profile"), "[profile]"
+        )
+        budgets = self._budgets(data.get("budgets", {}))
+        if meta is None or profile is None or self.errors:
             return None
-        spec = StackSpec(stack=meta, env=env, services=services, stages=stages)
+        spec = StackSpec(
+            stack=meta, env=env, services=services, stages=stages, profile=profile, budgets=budgets
+        )
         loaded = LoadedStack(spec=spec, path=path, prefix=self.prefix)
         self._dependencies(loaded)
         self._references(loaded, data)
         self._env_files(spec)
         self._stage_paths(spec)
         self._kind_files(spec)
+        self._snapshot_inputs(loaded)
+        self.errors.extend(check_budgets(spec, self.file, self.prefix))
         if not self.errors:
             loaded.order = topo_order(loaded.deps)
         return loaded
+
+    def _budgets(self, value: Any) -> dict[str, str | int | float]:
+        if not isinstance(value, dict):
+            self.error(self.key("budgets"), 'must be a table of "<what>" = <limit>')
+            return {}
+        good: dict[str, str | int | float] = {}
+        for key, limit in value.items():
+            if isinstance(limit, bool) or not isinstance(limit, str | int | float):
+                self.error(
+                    budget_key(self.prefix, key),
+                    f'limit must be a number or a string such as "200ms" or "500MB", '
+                    f"got {type(limit).__name__}",
+                )
+            else:
+                good[key] = limit
+        return good
+
+    def _snapshot_inputs(self, loaded: LoadedStack) -> None:
+        """Each input pattern of a snapshotted job must match files now, not at start."""
+        from tempstack.engine.snapshot import input_files, transitive_deps
+
+        spec = loaded.spec
+        for name, svc in spec.services.items():
+            if not isinstance(svc, JobService) or svc.snapshot is None:
+                continue
+            for dep in sorted(transitive_deps(loaded.deps, name)):
+                if dep in spec.services and spec.services[dep].kind == "s3":
+                    self.error(
+                        self.key("services", name, "snapshot"),
+                        f"the job depends on s3 service {dep!r}, whose objects are not "
+                        "snapshotted, so a restored run would miss them; put the S3 part "
+                        "in a job without 'snapshot'",
+                    )
+            base = self.root / (svc.cwd or "")
+            for i, pattern in enumerate(svc.snapshot.inputs):
+                if not input_files(self.root, [pattern]):
+                    self.error(
+                        self.key("services", name, "snapshot", f"inputs[{i}]"),
+                        f"{pattern!r} matches no file (patterns are relative to {self.root}; "
+                        f"the job runs in {base})",
+                    )
 
     def _env_table(self, value: Any) -> dict[str, str]:
         parsed = self.validate(EnvTable, {"env": value}, self.prefix, "[env]")

@@ -81,6 +81,9 @@ class ProcessService(_CommandFields):
     kind: Literal["process"] = "process"
     ready: ReadySpec | None = None
     port: bool | None = None
+    #: a recording proxy in front of the service (latency per route); on by default when
+    #: the service has an http ready probe on its own port
+    proxy: bool | None = None
 
     @model_validator(mode="after")
     def _probe_needs_port(self) -> ProcessService:
@@ -98,9 +101,18 @@ class ProcessService(_CommandFields):
         return self
 
 
+class SnapshotSpec(Strict):
+    """What a job's result depends on: glob patterns relative to the stack file's directory."""
+
+    inputs: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+
 class JobService(_CommandFields):
     kind: Literal["job"] = "job"
     timeout: Duration | None = None
+    #: the job's effect on the data services is snapshotted once and restored while the
+    #: inputs, the commands and the versions are unchanged; the job is then skipped
+    snapshot: SnapshotSpec | None = None
 
 
 class PostgresService(ServiceBase):
@@ -152,8 +164,21 @@ class EnvTable(Strict):
     env: dict[str, EnvValue] = Field(default_factory=dict)
 
 
+class ProfileSpec(Strict):
+    """``[profile]``: what is measured while the stack is tested."""
+
+    slow: Duration = 0.5  # a route whose p95 is above this is flagged slow
+    n_plus_one: Annotated[int, Field(ge=2)] = 10  # one statement this often in one test
+    memory_interval: Annotated[float, Field(ge=0.05)] = 0.25  # seconds between RSS samples
+    proxy: bool = True  # False: no recording proxy for any service
+    queries: bool = True  # pg_stat_statements on the built-in postgres
+
+
 class StackSpec(Strict):
     stack: StackMeta
     env: dict[str, EnvValue] = Field(default_factory=dict)
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     stages: dict[str, StageSpec] = Field(default_factory=dict)
+    profile: ProfileSpec = Field(default_factory=ProfileSpec)
+    #: ``"api GET /orders/{id} p95" = "200ms"``; checked by tempstack.spec.budgets
+    budgets: dict[str, str | int | float] = Field(default_factory=dict)

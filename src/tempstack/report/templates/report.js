@@ -2,6 +2,37 @@
 // plain document: every chart is optional and its canvas is only rendered when it has data.
 (function () {
   "use strict";
+
+  // Tables with class "sortable": a click on a heading with data-sort sorts by that column
+  // (numbers from the cells' data-value), a second click reverses. Works without Chart.js.
+  function sortable(table) {
+    var heads = table.querySelectorAll("th[data-sort]");
+    Array.prototype.forEach.call(heads, function (th) {
+      th.addEventListener("click", function () {
+        var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+        var numeric = th.getAttribute("data-sort") === "num";
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        function key(row) {
+          var cell = row.cells[index];
+          if (!cell) return numeric ? 0 : "";
+          return numeric ? parseFloat(cell.getAttribute("data-value")) || 0
+                         : cell.textContent.trim().toLowerCase();
+        }
+        rows.sort(function (a, b) {
+          var x = key(a), y = key(b);
+          var order = x < y ? -1 : x > y ? 1 : 0;
+          return ascending ? order : -order;
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      });
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), sortable);
+
   var source = document.getElementById("report-data");
   if (!source || typeof Chart === "undefined") return;
   var data = JSON.parse(source.textContent);
@@ -141,6 +172,34 @@
     }
   }
 
+  function memory(mem) {
+    var canvas = byId("memory-chart");
+    if (!canvas || !mem || !mem.labels.length) return;
+    new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: mem.labels,
+        datasets: [
+          { label: "peak RSS", data: mem.peak, backgroundColor: COLORS.p95 },
+          { label: "mean RSS", data: mem.mean, backgroundColor: COLORS.p50 }
+        ]
+      },
+      options: {
+        indexAxis: "y",
+        scales: {
+          x: { beginAtZero: true, title: { display: true, text: "MB" } },
+          y: { ticks: { autoSkip: false } }
+        },
+        plugins: {
+          tooltip: { callbacks: { label: function (ctx) {
+            return ctx.dataset.label + ": " + round(ctx.parsed.x, 1) + " MB";
+          } } }
+        }
+      }
+    });
+  }
+
   waterfall(data.waterfall);
   (data.load || []).forEach(load);
+  memory(data.memory);
 })();

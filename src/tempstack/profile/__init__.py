@@ -1,0 +1,1 @@
+"""Measurements taken while the stack is tested: memory, HTTP latency, SQL, budgets."""
