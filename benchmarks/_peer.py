@@ -55,6 +55,32 @@ def p90(values: list[float]) -> float:
     return ordered[max(math.ceil(0.9 * len(ordered)) - 1, 0)]
 
 
+@dataclass
+class Series:
+    """Per-iteration figures of one side."""
+
+    ready: list[float] = field(default_factory=list)
+    teardown: list[float] = field(default_factory=list)
+    parts: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, ready: float, teardown: float, parts: dict[str, float]) -> None:
+        self.ready.append(ready)
+        self.teardown.append(teardown)
+        for key, value in parts.items():
+            self.parts.setdefault(key, []).append(value)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ready_median_s": median(self.ready),
+            "ready_p90_s": p90(self.ready),
+            "teardown_median_s": median(self.teardown),
+            "teardown_p90_s": p90(self.teardown),
+            "ready_s": self.ready,
+            "teardown_s": self.teardown,
+            "parts_median_s": {k: median(v) for k, v in self.parts.items()},
+        }
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f} ms"
 

@@ -764,14 +764,28 @@ def print_explore(found: dict[str, Any]) -> None:
         print(f"{key:<{width}}  {ms(value):>11}")
 
 
+# The peer measures nothing per test; tempstack's per-test measurement (pg_stat_statements
+# snapshots, proxy records) is switched off for a like-for-like comparison unless --measure.
+NO_MEASURING = "\n[profile]\nqueries = false\nproxy = false\n"
+
+
 def run_benchmark(
-    runs: int, tests: int, seed_method: str, do_explore: bool, json_path: Path | None
+    runs: int,
+    tests: int,
+    seed_method: str,
+    do_explore: bool,
+    json_path: Path | None,
+    measure: bool = False,
 ) -> int:
     root = fresh_root()
     os.environ["TEMPSTACK_HOME"] = str(root / "home")
     tracker = Tracker(root)
     pg_major, pg_bin = newest_postgres_bin()
     project = write_project(root / "project", STACK_NAME, pg_major, seed_method)
+    if not measure:
+        with project.stack_file.open("a") as fh:
+            fh.write(NO_MEASURING)
+    print(f"tempstack's per-test measurement: {'on' if measure else 'off (--measure turns it on)'}")
     write_tests(project, tests)
     (root / "peer").mkdir(mode=0o755)
     extra_dirs: list[Path] = []
@@ -882,6 +896,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-explore", dest="explore", action="store_false", help="skip the SQL timed by hand"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--measure", action="store_true", help="keep tempstack's per-test SQL/HTTP measurement on"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.tests < 1:
         parser.error("--runs and --tests must be at least 1")
@@ -890,7 +907,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_benchmark(args.runs, args.tests, args.seed, args.explore, args.json)
+    return run_benchmark(args.runs, args.tests, args.seed, args.explore, args.json, args.measure)
 
 
 if __name__ == "__main__":

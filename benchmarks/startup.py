@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,11 @@ from _peer import (
     PG_STARTPARAMS,
     PG_UNPRIVILEGED_USER,
     PG_USER,
+    Series,
     Tracker,
     fresh_root,
-    median,
     ms,
     newest_postgres_bin,
-    p90,
     pg_ctl_wrapper,
     pg_owner,
     pkg_version,
@@ -100,32 +99,6 @@ def listening_addresses(pids: list[int]) -> set[str]:
                 if conn.status == psutil.CONN_LISTEN:
                     found.add(conn.laddr.ip)
     return found
-
-
-@dataclass
-class Series:
-    """Per-iteration figures of one side."""
-
-    ready: list[float] = field(default_factory=list)
-    teardown: list[float] = field(default_factory=list)
-    parts: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, ready: float, teardown: float, parts: dict[str, float]) -> None:
-        self.ready.append(ready)
-        self.teardown.append(teardown)
-        for key, value in parts.items():
-            self.parts.setdefault(key, []).append(value)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "ready_median_s": median(self.ready),
-            "ready_p90_s": p90(self.ready),
-            "teardown_median_s": median(self.teardown),
-            "teardown_p90_s": p90(self.teardown),
-            "ready_s": self.ready,
-            "teardown_s": self.teardown,
-            "parts_median_s": {k: median(v) for k, v in self.parts.items()},
-        }
 
 
 # -- tempstack -----------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,13 @@ from _peer import (
     PeerPg,
     PeerPostgres,
     Project,
+    Series,
     Tracker,
     count_rows,
     database_size,
     fresh_root,
-    median,
     ms,
     newest_postgres_bin,
-    p90,
     peer_pg_ctl,
     pkg_version,
     write_project,
@@ -63,29 +61,6 @@ LABELS = {
     "nosnap": "tempstack without snapshot (use_cache=False)",
     "peer": "peer (pytest-postgresql postgresql_proc, load=)",
 }
-
-
-@dataclass
-class Series:
-    ready: list[float] = field(default_factory=list)
-    teardown: list[float] = field(default_factory=list)
-    parts: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, ready: float, teardown: float, parts: dict[str, float]) -> None:
-        self.ready.append(ready)
-        self.teardown.append(teardown)
-        for key, value in parts.items():
-            self.parts.setdefault(key, []).append(value)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "ready_median_s": median(self.ready),
-            "ready_p90_s": p90(self.ready),
-            "teardown_median_s": median(self.teardown),
-            "ready_s": self.ready,
-            "teardown_s": self.teardown,
-            "parts_median_s": {k: median(v) for k, v in self.parts.items()},
-        }
 
 
 # -- tempstack -----------------------------------------------------------------------------------

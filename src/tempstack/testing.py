@@ -206,6 +206,7 @@ def assert_eventually(fn: Callable[[], T], timeout: float = 5.0, interval: float
 
 _NAME_MAX = 63  # PostgreSQL truncates identifiers longer than this
 _IN_USE_WAIT = 5.0  # a template's last client can take a moment to be gone
+_BACKENDS_GONE_WAIT = 2.0  # a dropped test database's backends finishing their exit
 
 
 class DatabaseClones:
@@ -225,7 +226,7 @@ class DatabaseClones:
     """
 
     def __init__(
-        self, url: str, template: str, prefix: str, *, admin_dsn: str | None = None, ahead: int = 1
+        self, url: str, template: str, prefix: str, *, admin_dsn: str | None = None, ahead: int = 2
     ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -281,6 +282,10 @@ class DatabaseClones:
         )
         if self._owner:
             statement += sql.SQL(" OWNER {}").format(sql.Identifier(self._owner))
+        if self._server_version() >= 150000:
+            # copy the files instead of WAL-logging every block: twice as fast, and the
+            # two checkpoints it costs are cheap with durability off
+            statement += sql.SQL(" STRATEGY FILE_COPY")
         deadline = time.monotonic() + _IN_USE_WAIT
         while True:
             try:
@@ -296,6 +301,11 @@ class DatabaseClones:
     def _drop(self, name: str) -> None:
         from psycopg import sql
 
+        # DROP ... WITH (FORCE) sleeps 100 ms when the test's last backend is still
+        # exiting; waiting a few ms for it to go is much cheaper
+        deadline = time.monotonic() + _BACKENDS_GONE_WAIT
+        while time.monotonic() < deadline and self._backends(name):
+            time.sleep(0.002)
         self._execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -321,6 +331,19 @@ class DatabaseClones:
                 raise
             self._dsn = fallback  # the admin cannot connect: the service's own user will do
             return psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+
+    def _server_version(self) -> int:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn.info.server_version
+
+    def _backends(self, name: str) -> int:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        row = self._conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def _execute(self, statement: Any) -> None:
         import psycopg

@@ -346,6 +346,8 @@ class PostgresKind(KindDefaults):
             existing = postgres_data.existing_databases(conn)
             has_role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
             verb = "ALTER" if has_role else "CREATE"
+            if pg.password is None:  # generated: ASCII, random, this server only
+                password = postgres_data.scram_verifier(password)
             conn.execute(
                 sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
                     sql.SQL(verb), sql.Identifier(user), sql.Literal(password)

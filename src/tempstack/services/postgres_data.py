@@ -14,7 +14,10 @@ that fill it have finished.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -104,12 +107,32 @@ def make_templates(dsn: str, databases: list[str]) -> list[str]:
             if template_name(db) in existing_databases(conn):
                 conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(twin))
                 conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(twin))
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} IS_TEMPLATE true").format(
+                twin, sql.Identifier(db)
+            )
+            if conn.info.server_version >= 150000:  # a file copy: twice as fast as WAL_LOG
+                statement += sql.SQL(" STRATEGY FILE_COPY")
             try:
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE {} IS_TEMPLATE true").format(
-                        twin, sql.Identifier(db)
-                    )
-                )
+                conn.execute(statement)
             except psycopg.errors.ObjectInUse:
                 failed.append(db)  # someone is connected to the source: no frozen copy
     return failed
+
+
+def scram_verifier(password: str, iterations: int = 1) -> str:
+    """A SCRAM-SHA-256 verifier for ``password`` as PostgreSQL stores it (RFC 5802/7677).
+
+    PostgreSQL hashes with 4096 rounds, which every client repeats on every connection
+    (about 3.5 ms each); the generated passwords are 18 random bytes used on one throwaway
+    server, so a single round loses nothing and saves that time on each connection.
+    """
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
