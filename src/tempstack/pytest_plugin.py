@@ -129,14 +129,14 @@ class _Session:
         if per_worker and file is None:
             raise pytest.UsageError("--tempstack-per-worker needs --tempstack [FILE]")
         if self.workerinput is not None and _RUN_DIR_INPUT in self.workerinput:
-            self._attach_dir(Path(self.workerinput[_RUN_DIR_INPUT]))
             self.shared_by_workers = True
+            self._attach_dir(Path(self.workerinput[_RUN_DIR_INPUT]))
         elif run_id is not None:
             if self._inspecting():
                 return
+            self.shared_by_workers = self.workerinput is not None
             self._attach_id(run_id)
             self.shared_dir = self._run.dir if self._run else None
-            self.shared_by_workers = self.workerinput is not None
         elif file is not None:
             if self._inspecting():
                 return
@@ -250,6 +250,16 @@ class _Session:
             _warn(self.config, f"cannot read the profile file {path}: {exc}")
             return
         self.admin_dsns = dict(data.get("postgres") or {})
+        if self.shared_by_workers:
+            # several workers' statements and requests would mix on one stack, and a test
+            # would be blamed (even by a budget) for another's; say so once, measure nothing
+            if self.worker == "gw0":
+                _warn(
+                    self.config,
+                    "per-test SQL and HTTP figures are off: xdist workers share one stack "
+                    "(pytest --tempstack --tempstack-per-worker, or no -n, measures each test)",
+                )
+            return
         from tempstack.profile.per_test import PerTestProfiler
 
         self.profiler = PerTestProfiler(

@@ -240,7 +240,6 @@ class Engine:
                 plan.ports[extra] = extra_port
             plan.exports = kind.exports(plan)
             if port is not None and proxied(self.loaded.spec, name):
-                assert port is not None
                 _, public = self.backend.endpoint(f"{name}.proxy", True)
                 assert public is not None
                 plan.ports["proxy"] = public
@@ -291,7 +290,7 @@ class Engine:
             services={
                 n: {
                     "kind": p.spec.kind,
-                    "port": p.port,
+                    "port": self.proxied.get(n, (p.port, 0))[0],  # what users should reach
                     "url": p.exports.get("url"),
                     "status": State.PENDING.value,
                 }
@@ -310,7 +309,11 @@ class Engine:
                     j for j in jobs if name in snapshots.transitive_deps(self.loaded.deps, j)
                 }
         plan = snapshots.plan_snapshot(
-            self.loaded, versions, self.backend.cache_dir(), use_cache=self.options.use_cache
+            self.loaded,
+            versions,
+            self.backend.cache_dir(),
+            environ=self.environ,
+            use_cache=self.options.use_cache,
         )
         self.snapshot = plan
         if plan is None:
@@ -331,9 +334,7 @@ class Engine:
             return
         self.journal.event("snapshot.miss", key=plan.key, services=plan.services)
         self._group_left = set(plan.jobs)
-        needed = set(plan.jobs).union(
-            *(snapshots.transitive_deps(self.loaded.deps, j) for j in plan.jobs)
-        )
+        needed = set(plan.jobs).union(*(snapshots.used_services(self.loaded, j) for j in plan.jobs))
         for name, deps in self.loaded.deps.items():
             if name not in needed and any(d in plan.services for d in deps):
                 self._held.add(name)  # nothing else connects while the data is copied
@@ -382,11 +383,12 @@ class Engine:
                 n: self.plans[n].kind.save_snapshot(self.plans[n], self.contexts[n], built / n)
                 for n in plan.services
             }
-            if snapshots.commit(plan, built, self.loaded.name, meta):
+            saved = snapshots.commit(plan, built, self.loaded.name, meta)
+            if saved:
                 for n in plan.services:
                     self.status[n].snapshot = "saved"
             self.journal.event(
-                "snapshot.saved",
+                "snapshot.saved" if saved else "snapshot.discarded",  # another run was first
                 key=plan.key,
                 services=plan.services,
                 seconds=round(time.monotonic() - started, 3),

@@ -23,7 +23,8 @@ from typing import Any
 
 from tempstack._files import locked, write_json
 from tempstack.spec.graph import topo_order
-from tempstack.spec.load import LoadedStack, read_env_files
+from tempstack.spec.interpolate import Ref, parse, resolver, substitute
+from tempstack.spec.load import LoadedStack, read_env_files, walk_strings
 from tempstack.spec.model import Condition, JobService
 
 FORMAT = "tempstack-snapshot-1"
@@ -39,6 +40,8 @@ def input_files(root: Path, patterns: Iterable[str]) -> list[Path]:
     """
     found: set[Path] = set()
     for pattern in patterns:
+        if Path(pattern).is_absolute():
+            raise ValueError(f"{pattern!r} is absolute; give a pattern relative to {root}")
         for match in root.glob(pattern):
             candidates = match.rglob("*") if match.is_dir() else [match]
             for path in candidates:
@@ -82,11 +85,49 @@ class SnapshotPlan:
         return self.dir / service
 
 
+def used_services(loaded: LoadedStack, job: str) -> set[str]:
+    """What a job depends on or names through ``${svc.attr}``, and their dependencies."""
+    svc = loaded.spec.services[job]
+    named = {
+        ref.service
+        for _, text in walk_strings(svc.model_dump(include={"command", "env", "cwd"}), job)
+        for ref in parse(text)
+        if ref.service is not None and ref.service in loaded.spec.services
+    }
+    found = transitive_deps(loaded.deps, job)
+    for name in named - found:
+        found |= {name, *transitive_deps(loaded.deps, name)}
+    return found
+
+
+def _as_run_sees(value: Any, environ: Mapping[str, str]) -> Any:
+    """``${VAR}`` references filled in from the caller's environment (they change what a
+    job does); ``${svc.attr}`` left as written (per-run ports and passwords do not)."""
+    if isinstance(value, str):
+        lookup = resolver({}, environ, None)
+
+        def one(ref: Ref) -> str:
+            if ref.var is None:
+                return ref.text
+            try:
+                return lookup(ref)
+            except KeyError:
+                return ref.text
+
+        return substitute(value, one)
+    if isinstance(value, dict):
+        return {k: _as_run_sees(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_run_sees(v, environ) for v in value]
+    return value
+
+
 def plan_snapshot(
     loaded: LoadedStack,
     versions: Mapping[str, str | None],
     cache_dir: Path,
     *,
+    environ: Mapping[str, str] | None = None,
     use_cache: bool = True,
 ) -> SnapshotPlan | None:
     """The group, its data services and its key; ``None`` when no job asks for a snapshot.
@@ -103,13 +144,9 @@ def plan_snapshot(
     if not jobs:
         return None
     services = sorted(
-        {
-            dep
-            for job in jobs
-            for dep in transitive_deps(loaded.deps, job)
-            if versions.get(dep) is not None
-        }
+        {dep for job in jobs for dep in used_services(loaded, job) if versions.get(dep) is not None}
     )
+    env = dict(environ or {})
     digest = hashlib.sha256(FORMAT.encode())
 
     def add(label: str, value: Any) -> None:
@@ -119,11 +156,11 @@ def plan_snapshot(
     for job in jobs:
         svc = spec.services[job]
         assert isinstance(svc, JobService) and svc.snapshot is not None
-        add("job", [job, svc.command, svc.cwd, svc.env])
-        add("env_file", read_env_files(svc.env_file, loaded.root))
+        add("job", _as_run_sees([job, svc.command, svc.cwd, svc.env], env))
+        add("env_file", _as_run_sees(read_env_files(svc.env_file, loaded.root), env))
         for path in input_files(loaded.root, svc.snapshot.inputs):
             add("input", [str(path.relative_to(loaded.root)), _hash_file(path)])
-    add("stack env", spec.env)
+    add("stack env", _as_run_sees(spec.env, env))
     for name in services:
         data = spec.services[name].model_dump(exclude={"stop_signal", "stop_timeout"})
         add("service", [name, data, versions[name]])

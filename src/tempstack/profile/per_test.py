@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+_WINDOW = pytest.StashKey[tuple[float, float]]()  # a test's call phase, epoch seconds
 #: the end of a ``fresh_db`` database name (see ``tempstack.testing.DatabaseClones``)
 CLONE_NAME = re.compile(r"_(?:gw\d+|main)_p\d+_\d+$")
 
@@ -47,9 +48,20 @@ class PerTestProfiler:
         try:
             return (yield)
         finally:
-            end = time.time()
+            item.stash[_WINDOW] = (start, time.time())
             self._queries(item, before)
-            self._requests(item, start, end)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Requests are read after the teardown: the proxy writes a request's record as
+        it sends the last bytes, which can be after the test already has its answer.
+        (pytest's JUnit takes a test's properties from its teardown report.)"""
+        try:
+            return (yield)
+        finally:
+            window = item.stash.get(_WINDOW, None)
+            if window is not None:
+                self._requests(item, *window)
 
     def _snapshots(self, item: pytest.Item) -> dict[str, Any]:
         if not self.postgres:

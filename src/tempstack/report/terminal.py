@@ -113,6 +113,9 @@ def profile_lines(journal: Journal) -> list[Text]:
     return lines
 
 
+_WARNED = {"snapshot.error", "service.seed_error", "profile.error", "teardown.error"}
+
+
 def print_run_result(result: RunResult) -> None:
     journal = result.reports.document if result.reports is not None else None
     for line in budget_lines(journal) if journal is not None else []:
@@ -133,6 +136,11 @@ def print_run_result(result: RunResult) -> None:
             err.print(f"      {o.reason}", markup=False, style="red")
     for line in profile_lines(journal) if journal is not None else []:
         err.print(line)
+    for event in journal.events if journal is not None else []:
+        if event.kind in _WARNED:  # measuring or caching went wrong; the run went on
+            where = f" {event.service}" if event.service else ""
+            problem = event.detail.get("error") or event.detail
+            err.print(f"warning: {event.kind}{where}: {problem}", markup=False, style="yellow")
     if result.error is not None:
         err.print(f"error: {result.error}", markup=False)
     if result.kept_until is not None:

@@ -30,7 +30,8 @@ from tempstack.errors import StartError
 
 #: left out of a snapshot: they describe the running server, not the data
 _RUNTIME_FILES = ("postmaster.pid", "postmaster.opts")
-_QUIET_TIMEOUT = 10.0
+_QUIET_TIMEOUT = 3.0
+_SOURCE_FREE_WAIT = 0.5  # a finished job's backend may take a moment to exit
 
 
 def template_name(database: str) -> str:
@@ -107,6 +108,9 @@ def make_templates(dsn: str, databases: list[str]) -> list[str]:
             if template_name(db) in existing_databases(conn):
                 conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(twin))
                 conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(twin))
+            if not _free(conn, db):
+                failed.append(db)  # PostgreSQL would wait 5 s and then refuse: skip at once
+                continue
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} IS_TEMPLATE true").format(
                 twin, sql.Identifier(db)
             )
@@ -117,6 +121,21 @@ def make_templates(dsn: str, databases: list[str]) -> list[str]:
             except psycopg.errors.ObjectInUse:
                 failed.append(db)  # someone is connected to the source: no frozen copy
     return failed
+
+
+def _free(conn: psycopg.Connection[Any], database: str) -> bool:
+    """Whether nobody else is connected to ``database`` (waiting briefly for exits)."""
+    deadline = time.monotonic() + _SOURCE_FREE_WAIT
+    while True:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()
+        if not row or row[0] == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
 
 
 def scram_verifier(password: str, iterations: int = 1) -> str:

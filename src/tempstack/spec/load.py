@@ -196,29 +196,42 @@ class _Checker:
         return good
 
     def _snapshot_inputs(self, loaded: LoadedStack) -> None:
-        """Each input pattern of a snapshotted job must match files now, not at start."""
-        from tempstack.engine.snapshot import input_files, transitive_deps
+        """A snapshotted job's inputs match files, and everything it builds on is restorable."""
+        from tempstack.engine.snapshot import input_files, used_services
 
         spec = loaded.spec
         for name, svc in spec.services.items():
             if not isinstance(svc, JobService) or svc.snapshot is None:
                 continue
-            for dep in sorted(transitive_deps(loaded.deps, name)):
-                if dep in spec.services and spec.services[dep].kind == "s3":
+            key = self.key("services", name, "snapshot")
+            for dep in sorted(used_services(loaded, name)):
+                other = spec.services.get(dep)
+                if other is not None and other.kind == "s3":
                     self.error(
-                        self.key("services", name, "snapshot"),
-                        f"the job depends on s3 service {dep!r}, whose objects are not "
+                        key,
+                        f"the job uses s3 service {dep!r}, whose objects are not "
                         "snapshotted, so a restored run would miss them; put the S3 part "
                         "in a job without 'snapshot'",
                     )
+                if isinstance(other, JobService) and other.snapshot is None:
+                    self.error(
+                        key,
+                        f"the job builds on job {dep!r}, which has no snapshot: a restored "
+                        f"run would run {dep!r} again on restored data; give {dep!r} a "
+                        "snapshot too",
+                    )
             base = self.root / (svc.cwd or "")
             for i, pattern in enumerate(svc.snapshot.inputs):
-                if not input_files(self.root, [pattern]):
-                    self.error(
-                        self.key("services", name, "snapshot", f"inputs[{i}]"),
+                try:
+                    matched = bool(input_files(self.root, [pattern]))
+                    problem = (
                         f"{pattern!r} matches no file (patterns are relative to {self.root}; "
-                        f"the job runs in {base})",
+                        f"the job runs in {base})"
                     )
+                except (ValueError, NotImplementedError) as exc:
+                    matched, problem = False, str(exc)
+                if not matched:
+                    self.error(key + f".inputs[{i}]", problem)
 
     def _env_table(self, value: Any) -> dict[str, str]:
         parsed = self.validate(EnvTable, {"env": value}, self.prefix, "[env]")
