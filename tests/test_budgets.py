@@ -17,7 +17,6 @@ from tempstack.spec.budgets import (
     check_budgets,
     parse_budget,
     parse_budgets,
-    proxied,
 )
 from tempstack.spec.load import load
 from tempstack.spec.model import ProfileSpec, StackSpec
@@ -155,8 +154,8 @@ def test_parse_budgets_raises_on_a_bad_key(spec: StackSpec) -> None:
 
 
 def test_which_services_are_proxied(spec: StackSpec) -> None:
-    assert {n for n in spec.services if proxied(spec, n)} == {"api", "forced"}
-    assert not proxied(with_budgets(spec, {}, proxy=False), "api")
+    assert {n for n in spec.services if spec.proxied(n)} == {"api", "forced"}
+    assert not with_budgets(spec, {}, proxy=False).proxied("api")
 
 
 def test_budget_keys_are_quoted_like_toml() -> None:

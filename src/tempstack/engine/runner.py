@@ -42,7 +42,6 @@ from tempstack.readiness.tcp import TcpProbe
 from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
 from tempstack.services.kinds import KINDS
 from tempstack.services.postgres import STAT_STATEMENTS_VAR
-from tempstack.spec.budgets import proxied
 from tempstack.spec.errors import convert
 from tempstack.spec.graph import teardown_waves
 from tempstack.spec.interpolate import resolver, substitute
@@ -239,7 +238,7 @@ class Engine:
                 assert extra_port is not None
                 plan.ports[extra] = extra_port
             plan.exports = kind.exports(plan)
-            if port is not None and proxied(self.loaded.spec, name):
+            if port is not None and self.loaded.spec.proxied(name):
                 _, public = self.backend.endpoint(f"{name}.proxy", True)
                 assert public is not None
                 plan.ports["proxy"] = public

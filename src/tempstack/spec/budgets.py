@@ -100,21 +100,6 @@ def parse_budgets(spec: StackSpec) -> list[Budget]:
     return [parse_budget(spec, key, value) for key, value in spec.budgets.items()]
 
 
-def proxied(spec: StackSpec, name: str) -> bool:
-    """Whether a service's HTTP latency is measured: a process behind the recording proxy.
-
-    The proxy is on by default for a process whose ready probe is ``http`` on its own port;
-    ``proxy = true``/``false`` on the service decides otherwise, and ``[profile] proxy =
-    false`` turns it off for all.
-    """
-    svc = spec.services.get(name)
-    if not isinstance(svc, ProcessService) or not spec.profile.proxy or svc.port is False:
-        return False
-    if svc.proxy is not None:
-        return svc.proxy
-    return svc.ready is not None and svc.ready.http is not None and svc.ready.port is None
-
-
 def parse_budget(spec: StackSpec, key: str, value: Any) -> Budget:
     """One budget; raises ``ValueError`` saying what would be valid."""
     words = key.split()
@@ -228,7 +213,7 @@ def _check_subject(spec: StackSpec, name: str, metric: str) -> None:
         raise ValueError(
             f"duration applies to jobs, and {name} is a {svc.kind} service; use '{name} ready'"
         )
-    if metric in (*LATENCY, "errors") and not proxied(spec, name):
+    if metric in (*LATENCY, "errors") and not spec.proxied(name):
         raise ValueError(_why_not_proxied(spec, name, metric))
 
 

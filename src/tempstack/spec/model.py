@@ -182,3 +182,17 @@ class StackSpec(Strict):
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
     #: ``"api GET /orders/{id} p95" = "200ms"``; checked by tempstack.spec.budgets
     budgets: dict[str, str | int | float] = Field(default_factory=dict)
+
+    def proxied(self, name: str) -> bool:
+        """Whether a service's HTTP latency is measured: a process behind the recording proxy.
+
+        The proxy is on by default for a process whose ready probe is ``http`` on its own
+        port; ``proxy = true``/``false`` on the service decides otherwise, and ``[profile]
+        proxy = false`` turns it off for all.
+        """
+        svc = self.services.get(name)
+        if not isinstance(svc, ProcessService) or not self.profile.proxy or svc.port is False:
+            return False
+        if svc.proxy is not None:
+            return svc.proxy
+        return svc.ready is not None and svc.ready.http is not None and svc.ready.port is None
