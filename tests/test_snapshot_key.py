@@ -32,7 +32,7 @@ def _key(
     tmp_path: Path, environ: dict[str, str], versions: dict[str, str | None] = VERSIONS
 ) -> str:
     loaded = load(tmp_path / "tempstack.toml", environ)
-    plan = plan_snapshot(loaded, versions, tmp_path / "cache", environ=environ)
+    plan = plan_snapshot(loaded, versions.get, tmp_path / "cache", environ=environ)
     assert plan is not None
     return plan.key
 
@@ -53,7 +53,7 @@ def test_services_a_job_names_are_snapshotted_too(tmp_path: Path) -> None:
     (tmp_path / "tempstack.toml").write_text(STACK)
     (tmp_path / "seed.py").write_text("")
     loaded = load(tmp_path / "tempstack.toml", {})
-    plan = plan_snapshot(loaded, VERSIONS, tmp_path / "cache")
+    plan = plan_snapshot(loaded, VERSIONS.get, tmp_path / "cache")
     assert plan is not None
     # cache is only named (${cache.url}), not a dependency, and still holds seeded data
     assert plan.services == ["cache", "db"]

@@ -300,16 +300,19 @@ class Engine:
     def _plan_data(self) -> None:
         """Seeding bookkeeping, and whether the seeded snapshot is restored or saved."""
         spec = self.loaded.spec
-        versions = {n: KINDS[s.kind].data_version(s, n) for n, s in spec.services.items()}
         jobs = [n for n, s in spec.services.items() if isinstance(s, JobService)]
-        for name, version in versions.items():
-            if version is not None:
+        for name, svc in spec.services.items():
+            if KINDS[svc.kind].holds_data:
                 self._unseeded[name] = {
                     j for j in jobs if name in snapshots.transitive_deps(self.loaded.deps, j)
                 }
+
+        def version_of(name: str) -> str | None:
+            return KINDS[spec.services[name].kind].data_version(spec.services[name], name)
+
         plan = snapshots.plan_snapshot(
             self.loaded,
-            versions,
+            version_of,
             self.backend.cache_dir(),
             environ=self.environ,
             use_cache=self.options.use_cache,

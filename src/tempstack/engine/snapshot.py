@@ -16,7 +16,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,7 @@ def _as_run_sees(value: Any, environ: Mapping[str, str]) -> Any:
 
 def plan_snapshot(
     loaded: LoadedStack,
-    versions: Mapping[str, str | None],
+    version_of: Callable[[str], str | None],
     cache_dir: Path,
     *,
     environ: Mapping[str, str] | None = None,
@@ -132,8 +132,8 @@ def plan_snapshot(
 ) -> SnapshotPlan | None:
     """The group, its data services and its key; ``None`` when no job asks for a snapshot.
 
-    ``versions`` maps each service to its data version (``None`` for kinds that hold no
-    data worth snapshotting, such as processes).
+    ``version_of`` gives a service's data version (``None`` for kinds that hold no data
+    worth snapshotting, such as processes).
     """
     spec = loaded.spec
     jobs = [
@@ -143,9 +143,10 @@ def plan_snapshot(
     ]
     if not jobs:
         return None
-    services = sorted(
-        {dep for job in jobs for dep in used_services(loaded, job) if versions.get(dep) is not None}
-    )
+    # asked only here, for what the group uses: a version can cost a subprocess
+    used = {dep for job in jobs for dep in used_services(loaded, job)}
+    versions = {name: version_of(name) for name in sorted(used)}
+    services = sorted(name for name, version in versions.items() if version is not None)
     env = dict(environ or {})
     digest = hashlib.sha256(FORMAT.encode())
 

@@ -88,6 +88,8 @@ class ServiceKind(Protocol):
 
     name: str
     is_job: bool
+    #: keeps data a job can fill: gets ``after_seeded`` and may be snapshotted
+    holds_data: bool
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         """Names usable as ``${svc.attr}``; checked before anything starts."""
@@ -142,6 +144,8 @@ class ServiceKind(Protocol):
 
 class KindDefaults:
     """What most kinds do for the optional parts of ``ServiceKind``."""
+
+    holds_data = False
 
     def extra_ports(self, spec: ServiceSpec) -> tuple[str, ...]:
         return ()

@@ -243,6 +243,7 @@ def _check_reachable(path: Path, user: str | None, service: str) -> None:
 class PostgresKind(KindDefaults):
     name = "postgres"
     is_job = False
+    holds_data = True
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         return frozenset({"url", "host", "port", "user", "password", "database", "template"})

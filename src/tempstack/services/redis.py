@@ -62,6 +62,7 @@ class PingProbe:
 class RedisKind(KindDefaults):
     name = "redis"
     is_job = False
+    holds_data = True
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         return frozenset({"url", "host", "port", "password"})
