@@ -175,6 +175,46 @@ def check(stack_file: Path | None) -> None:
     out.print("ok", style="green")
 
 
+def backend_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--backend, --kubeconfig, --context, --wait: gathered into one ``backend`` dict."""
+    options = [
+        click.option(
+            "--backend",
+            "backend_name",
+            type=click.Choice(["local", "kubernetes"]),
+            default=None,
+            help="Where services run (default: [stack] backend, else local).",
+        ),
+        click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Kubernetes: the kubeconfig file (default $KUBECONFIG, ~/.kube/config).",
+        ),
+        click.option("--context", default=None, help="Kubernetes: the kubeconfig context."),
+        click.option(
+            "--wait",
+            "wait_deleted",
+            is_flag=True,
+            help="Kubernetes: at teardown, wait until the namespace is gone.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _backend(
+    backend_name: str | None, kubeconfig: Path | None, context: str | None, wait_deleted: bool
+) -> dict[str, Any]:
+    chosen: dict[str, Any] = {"context": context, "wait": wait_deleted}
+    if backend_name is not None:
+        chosen["backend"] = backend_name
+    if kubeconfig is not None:
+        chosen["kubeconfig"] = str(kubeconfig.resolve())
+    return chosen
+
+
 # -- up ----------------------------------------------------------------------------------
 @main.command()
 @file_option
@@ -190,6 +230,7 @@ def check(stack_file: Path | None) -> None:
     help="Tear the run down after this long (e.g. 30m).",
 )
 @no_cache_option
+@backend_options
 @click.option("--run-id", hidden=True, default=None)
 @click.option("--supervised", hidden=True, is_flag=True)
 @handled
@@ -201,20 +242,28 @@ def up(
     detach: bool,
     ttl: float | None,
     no_cache: bool,
+    backend_name: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    wait_deleted: bool,
     run_id: str | None,
     supervised: bool,
 ) -> None:
     """Start the stack, print endpoints and env, stay in the foreground until Ctrl-C."""
     stack = Stack.load(stack_file)
+    backend = _backend(backend_name, kubeconfig, context, wait_deleted)
     if detach:
-        _detach(stack, data_dir, timeout, report_dir, ttl, no_cache)
+        _detach(stack, data_dir, timeout, report_dir, ttl, no_cache, backend)
         return
+    if ttl is not None:
+        backend["expiry"] = ttl + (timeout or 600.0)  # gc's limit for a namespace left behind
     engine = stack.engine(
         data_dir=data_dir,
         timeout=timeout,
         report_dir=report_dir,
         run_id=run_id,
         use_cache=not no_cache,
+        **backend,
     )
     progress = Progress(engine.status.values(), live=False if supervised else None)
     engine.options.on_change = progress
@@ -254,6 +303,7 @@ def _detach(
     report_dir: Path | None,
     ttl: float | None,
     no_cache: bool,
+    backend: dict[str, Any],
 ) -> None:
     from tempstack.engine.runner import make_run_id
 
@@ -278,6 +328,15 @@ def _detach(
         argv += ["--ttl", str(ttl)]
     if no_cache:
         argv.append("--no-cache")
+    for flag, key in (
+        ("--backend", "backend"),
+        ("--kubeconfig", "kubeconfig"),
+        ("--context", "context"),
+    ):
+        if backend.get(key):
+            argv += [flag, str(backend[key])]
+    if backend.get("wait"):
+        argv.append("--wait")
     log_path = paths.home() / "supervisors" / f"{run_id}.log"
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
@@ -351,6 +410,7 @@ def _await_detached(
 )
 @click.option("--no-history", is_flag=True, help="Do not append to .tempstack/history.sqlite.")
 @no_cache_option
+@backend_options
 @click.argument("stages", nargs=-1)
 @handled
 def run_(
@@ -363,6 +423,10 @@ def run_(
     repeat: int,
     no_history: bool,
     no_cache: bool,
+    backend_name: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    wait_deleted: bool,
     stages: tuple[str, ...],
 ) -> None:
     """Up, run the stages in order with the exports in their environment, tear down.
@@ -385,6 +449,7 @@ def run_(
             report_dir=report_dir,
             on_change=progress,
             use_cache=not no_cache,
+            **_backend(backend_name, kubeconfig, context, wait_deleted),
         )
     print_run_result(result)
     sys.exit(result.exit_code)
@@ -555,9 +620,22 @@ def down(run_ids: tuple[str, ...], all_: bool) -> None:
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option(
+    "--backend",
+    "backend_name",
+    type=click.Choice(["local", "kubernetes"]),
+    default="local",
+    show_default=True,
+    help="kubernetes: delete namespaces of expired or vanished runs (only tempstack's).",
+)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--context", default=None)
 @handled
-def gc(dry_run: bool) -> None:
+def gc(dry_run: bool, backend_name: str, kubeconfig: Path | None, context: str | None) -> None:
     """Remove expired kept runs, orphaned runs and stale port leases (only tempstack's)."""
+    if backend_name == "kubernetes":
+        _gc_kubernetes(dry_run, kubeconfig, context)
+        return
     removed = 0
     for record in runs.list_runs():
         why = runs.reapable(record)
@@ -576,6 +654,29 @@ def gc(dry_run: bool) -> None:
         ports.release_stale()
     if removed == 0:
         err.print("nothing to remove", markup=False)
+
+
+def _gc_kubernetes(dry_run: bool, kubeconfig: Path | None, context: str | None) -> None:
+    from tempstack.backends.kubernetes import namespaces
+    from tempstack.backends.kubernetes.client import connect
+
+    clients = connect(str(kubeconfig) if kubeconfig else None, context)
+    try:
+        live = {r.id for r in runs.list_runs() if runs.reapable(r) is None}
+        removed = 0
+        for found in namespaces.list_runs(clients):
+            why = namespaces.reapable(found, live)
+            if why is None:
+                continue
+            verb = "would delete" if dry_run else "deleting"
+            err.print(f"{verb} namespace {found.name} (run {found.run_id}): {why}", markup=False)
+            if not dry_run:
+                namespaces.delete(clients, found.name)
+            removed += 1
+        if removed == 0:
+            err.print("nothing to remove", markup=False)
+    finally:
+        clients.close()
 
 
 @main.group()

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from tempstack._clock import iso
-from tempstack.backends.local import LocalBackend
+from tempstack.backends.select import BackendOptions, make_backend
 from tempstack.engine import Engine, EngineOptions
 from tempstack.errors import (
     EXIT_BUDGET,
@@ -114,7 +114,11 @@ class RunResult:
     error: TempstackError | None = None
     report_dir: Path | None = None
     kept_until: float | None = None
+    reach: list[str] = field(default_factory=list)  # a kept run's way in (Kubernetes)
     reports: ReportPaths | None = None
+
+
+_BACKEND_KEYS = ("kubeconfig", "context", "wait", "expiry")
 
 
 class Stack:
@@ -134,8 +138,13 @@ class Stack:
         return self.loaded.name
 
     def engine(self, **options: Any) -> Engine:
+        """An engine on the chosen backend: ``backend``, ``kubeconfig``, ``context``, ``wait``
+        and ``expiry`` choose and configure it; the rest are ``EngineOptions``."""
+        chosen = BackendOptions(**{k: options.pop(k) for k in list(options) if k in _BACKEND_KEYS})
+        if "backend" in options:
+            chosen.name = options.pop("backend")
         opts = EngineOptions(**options)
-        return Engine(self.loaded, LocalBackend(opts.data_dir), opts)
+        return Engine(self.loaded, make_backend(self.loaded, opts.data_dir, chosen), opts)
 
     @contextmanager
     def up(self, **options: Any) -> Iterator[Run]:
@@ -246,6 +255,8 @@ class Stack:
                 None if history is False else (history or self.history_path),
             )
         result.kept_until = keep_until
+        if keep_until is not None:
+            result.reach = engine.backend.reach()
         return result
 
     def _judge_budgets(self, engine: Engine, result: RunResult) -> None:
@@ -288,9 +299,21 @@ class Stack:
         if repeat > 1:
             out_dir = out_dir / f"attempt-{attempt}"
         shutil.rmtree(out_dir, ignore_errors=True)  # a reused --report-dir never leaks in
+        env = stage_env(engine.base_env, engine.env, dict(spec.env))
+        runner = None
+        if spec.where == "cluster" and engine.backend.remote:
+            from tempstack.backends.kubernetes import KubernetesBackend
+            from tempstack.backends.kubernetes.stage_job import ClusterStage
+
+            assert isinstance(engine.backend, KubernetesBackend)
+            image = spec.image or self.loaded.spec.kubernetes.stage_image
+            assert image is not None, "checked by spec.placement"
+            env = {"PYTHONUNBUFFERED": "1", **engine.inner_top, **engine.inner_env, **spec.env}
+            runner = ClusterStage(engine.backend, image, env)
         ctx = StageContext(
+            runner=runner,
             name=name,
-            env=stage_env(engine.base_env, engine.env, dict(spec.env)),
+            env=env,
             stack_dir=self.loaded.root,
             out_dir=out_dir,
             now=now,
@@ -350,8 +373,9 @@ def _resolve_stage(engine: Engine, loaded: LoadedStack, name: str) -> StageSpec:
     """Every ``${...}`` in the stage filled in from the running stack's exports."""
     spec = loaded.spec.stages[name]
     data = spec.model_dump()
+    inner = spec.where == "cluster" and engine.backend.remote  # as the pods see the stack
     try:
-        return type(spec).model_validate(engine.resolve_data(data, None))
+        return type(spec).model_validate(engine.resolve_data(data, None, inner=inner))
     except ValidationError as exc:  # valid as written, invalid once ${...} is filled in
         prefix = ".".join(p for p in (loaded.prefix, "stages", name) if p)
         errors = convert(exc, type(spec), loaded.path.name, prefix, "a stage", data)

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from tempstack.services.base import Launch
+from tempstack.services.base import Launch, PrepareContext, ServicePlan
 
 
 class Handle(Protocol):
@@ -36,6 +36,9 @@ class Handle(Protocol):
 
 class Backend(Protocol):
     name: str
+    #: services run where tempstack has neither their files nor their pids (a cluster):
+    #: kinds render containers, readiness comes from the backend, exports differ inside
+    remote: bool
 
     def open(self, run_id: str, stack: str, stack_file: Path, report_dir: Path) -> None:
         """Create the run's home and record it before anything else is created."""
@@ -55,7 +58,25 @@ class Backend(Protocol):
         """Record a directory outside the run dir before it is created (removed at teardown)."""
         ...
 
-    def spawn(self, service: str, launch: Launch) -> Handle: ...
+    def spawn(self, service: str, launch: Launch) -> Handle:
+        """A process of tempstack's own on this machine (the recording proxy)."""
+        ...
+
+    def start_service(self, plan: ServicePlan, ctx: PrepareContext) -> Handle:
+        """Start one planned service (a process here, a workload in a cluster)."""
+        ...
+
+    def service_host(self, service: str) -> str:
+        """The host other services reach ``service`` by (remote backends)."""
+        ...
+
+    def reach(self) -> list[str]:
+        """How to reach a kept run from another shell, beyond ``tempstack env``."""
+        ...
+
+    def wait_ready(self, name: str, timeout: float, cancel: threading.Event) -> bool:
+        """Remote backends: until the service is ready; False if cancelled; raises why not."""
+        ...
 
     def log_path(self, service: str) -> Path: ...
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -132,6 +132,8 @@ class Engine:
         self.status = {n: ServiceStatus(n, s.kind) for n, s in loaded.spec.services.items()}
         self.exports: dict[str, dict[str, str]] = {}
         self.env: dict[str, str] = {}  # the exports as environment variables
+        self.inner_env: dict[str, str] = {}  # ... as the services (and in-cluster stages) see them
+        self.inner_top: dict[str, str] = {}  # ``[env]`` as the services see it
         self.base_env: dict[str, str] = {}  # caller env + [env], for stages
         self.failure: TempstackError | None = None
         self.cancel = threading.Event()
@@ -147,6 +149,9 @@ class Engine:
         self._snapshot_done = threading.Event()
         self._held: set[str] = set()  # services that wait for the snapshot to be taken
         self.own_exports: dict[str, dict[str, str]] = {}  # what a proxied service sees of itself
+        #: the exports as the services see each other: the same as ``exports`` locally; in a
+        #: cluster, services' own names and ports instead of this machine's forwards
+        self.inner_exports: dict[str, dict[str, str]] = {}
         self.proxied: dict[str, tuple[int, int]] = {}  # service -> (proxy port, own port)
         self.proxy: Handle | None = None
         self.profiler = Profiler(loaded.spec.profile, self._pids, self.journal.event)
@@ -156,8 +161,9 @@ class Engine:
         """Bring every service up; raises on the first failure or the ``timeout``."""
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
         self.journal.event("run.start")
-        for name, svc in self.loaded.spec.services.items():
-            KINDS[svc.kind].check_installed(svc, name)
+        if not self.backend.remote:  # a cluster brings its own servers, in images
+            for name, svc in self.loaded.spec.services.items():
+                KINDS[svc.kind].check_installed(svc, name)
         self.backend.open(self.run_id, self.loaded.name, self.loaded.path, self.report_dir)
         self._opened = True
         self._plan()
@@ -254,6 +260,10 @@ class Engine:
                 self.own_exports[name] = {**plan.exports, "port": str(port)}
             self.plans[name] = plan
             self.exports[name] = plan.exports
+            inner = plan
+            if self.backend.remote:
+                inner = replace(plan, host=self.backend.service_host(name))
+            self.inner_exports[name] = plan.kind.exports(inner)
             self.status[name].port = port
             self.status[name].url = plan.exports.get("url")
         self.env = {
@@ -262,10 +272,23 @@ class Engine:
             for attr, value in attrs.items()
         }
         self.env["TEMPSTACK_RUN_ID"] = self.run_id
+        self.inner_env = {
+            env_name(svc, attr): value
+            for svc, attrs in self.inner_exports.items()
+            for attr, value in attrs.items()
+        }
+        self.inner_env["TEMPSTACK_RUN_ID"] = self.run_id
         self.env["TEMPSTACK_RUN_DIR"] = str(self.backend.run_dir)
         self.env[PROFILE_VAR] = str(self.backend.run_dir / "profile.json")
         top = {k: self.resolve_text(v, None) for k, v in self.loaded.spec.env.items()}
         self.base_env = {**self.environ, **top}
+        remote = self.backend.remote
+        if remote:  # a pod gets the stack's environment, never this machine's
+            top = {
+                k: self.resolve_text(v, None, inner=True) for k, v in self.loaded.spec.env.items()
+            }
+        self.inner_top = top
+        images: dict[str, str] = {str(k): v for k, v in self.loaded.spec.kubernetes.images.items()}
         for name, plan in self.plans.items():
             plan.spec = self._resolve_spec(plan.spec, name)
             own: dict[str, str] = {}
@@ -278,8 +301,12 @@ class Engine:
                 workdir=self.backend.workdir(name),
                 stack_dir=self.loaded.root,
                 cache_dir=self.backend.cache_dir(),
-                base_env={**self.base_env, **own},
+                base_env={**top, **run_tag(self.run_id), **own}
+                if remote
+                else {**self.base_env, **own},
                 record_dir=self.backend.record_dir,
+                remote=remote,
+                image=images.get(plan.spec.kind),
             )
         self.backend.record(
             ports={
@@ -310,6 +337,11 @@ class Engine:
         def version_of(name: str) -> str | None:
             return KINDS[spec.services[name].kind].data_version(spec.services[name], name)
 
+        if self.backend.remote:  # the data lives in the cluster: nothing to copy here
+            if any(isinstance(s, JobService) and s.snapshot for s in spec.services.values()):
+                self.journal.event("snapshot.unsupported", backend=self.backend.name)
+            self._snapshot_done.set()
+            return
         plan = snapshots.plan_snapshot(
             self.loaded,
             version_of,
@@ -399,26 +431,30 @@ class Engine:
             shutil.rmtree(built, ignore_errors=True)
             self.journal.event("snapshot.error", key=plan.key, error=f"{type(exc).__name__}: {exc}")
 
-    def resolve_text(self, text: str, self_name: str | None) -> str:
-        exports = self.exports
+    def resolve_text(self, text: str, self_name: str | None, *, inner: bool = False) -> str:
+        """``${...}`` filled in as this machine sees the stack, or (``inner``) as services do."""
+        exports = self.inner_exports if inner else self.exports
+        if inner:
+            return substitute(text, resolver(exports, self.environ, self_name))
         if self_name in self.own_exports:
             exports = {**exports, self_name: self.own_exports[self_name]}
         return substitute(text, resolver(exports, self.environ, self_name))
 
-    def resolve_data(self, value: Any, self_name: str | None) -> Any:
+    def resolve_data(self, value: Any, self_name: str | None, *, inner: bool = False) -> Any:
         """Every ``${...}`` in the strings of nested dicts and lists filled in."""
         if isinstance(value, str):
-            return self.resolve_text(value, self_name)
+            return self.resolve_text(value, self_name, inner=inner)
         if isinstance(value, dict):
-            return {k: self.resolve_data(v, self_name) for k, v in value.items()}
+            return {k: self.resolve_data(v, self_name, inner=inner) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.resolve_data(v, self_name) for v in value]
+            return [self.resolve_data(v, self_name, inner=inner) for v in value]
         return value
 
     def _resolve_spec(self, spec: ServiceSpec, name: str) -> ServiceSpec:
         data = spec.model_dump()
         try:
-            return type(spec).model_validate(self.resolve_data(data, name))
+            resolved = self.resolve_data(data, name, inner=self.backend.remote)
+            return type(spec).model_validate(resolved)
         except ValidationError as exc:  # valid as written, invalid once ${...} is filled in
             prefix = ".".join(p for p in (self.loaded.prefix, "services", name) if p)
             errors = convert(exc, type(spec), self.loaded.path.name, prefix, "a service", data)
@@ -511,18 +547,23 @@ class Engine:
             self._set(name, State.COMPLETED, snapshot="restored")
             return
         self._set(name, State.STARTING)
-        launch = kind.prepare(plan, ctx)
         with self._cv:
             if self.cancel.is_set():
                 return
-            handle = self.backend.spawn(name, launch)
+            handle = self.backend.start_service(plan, ctx)
             self.handles[name] = handle
         self._set(name, State.STARTED, pid=handle.pid)
         if kind.is_job:
             assert isinstance(plan.spec, JobService)
             self._finish_job(name, handle, plan.spec.timeout)
             return
-        probe = kind.probe(plan, ctx)
+        if self.backend.remote:  # the cluster runs the probe; its watch tells us
+            if not self.backend.wait_ready(name, _ready_timeout(plan.spec), self.cancel):
+                return
+            self._mark(name)
+            probe = None
+        else:
+            probe = kind.probe(plan, ctx)
         if probe is not None and plan.port is not None:
             probe = NoticeListening(probe, plan.host, plan.port, lambda: self._mark(name))
         if probe is not None:

@@ -146,8 +146,12 @@ def print_run_result(result: RunResult) -> None:
     if result.kept_until is not None:
         err.print(
             f"kept: {result.run_id} until {iso(result.kept_until)}\n"
-            f'  reach it:  eval "$(tempstack env {result.run_id})"\n'
-            f"  remove it: tempstack down {result.run_id}",
+            + (
+                "".join(f"  reach it:  {line}\n" for line in result.reach)
+                if result.reach
+                else f'  reach it:  eval "$(tempstack env {result.run_id})"\n'
+            )
+            + f"  remove it: tempstack down {result.run_id}",
             markup=False,
         )
     reports = result.reports

@@ -66,6 +66,34 @@ class Launch:
 
 
 @dataclass
+class ReadyCheck:
+    """A readiness probe run by the cluster itself, equivalent to a kind's local probe."""
+
+    http: str | None = None  # a path, answered with a status below 400
+    tcp: int | None = None
+    exec: list[str] | None = None  # a command run inside the container
+    port: int | None = None  # for http
+
+
+@dataclass
+class Container:
+    """One container, for a backend that runs services where tempstack has no files.
+
+    ``args`` without ``command`` keep the image's entrypoint (the official postgres and
+    redis images initialise themselves from ``env``); ``secret_env`` goes into a Secret.
+    """
+
+    image: str
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    ready: ReadyCheck | None = None
+    data_dir: str | None = None  # a scratch volume mounted here (the data dies with the run)
+
+
+@dataclass
 class PrepareContext:
     """Where a kind may put its files for one run."""
 
@@ -81,6 +109,10 @@ class PrepareContext:
     #: and what ``save_snapshot`` recorded about it
     restore: Path | None = None
     restore_meta: dict[str, Any] = field(default_factory=dict)
+    #: the service runs where tempstack has neither its files nor its processes (a
+    #: cluster): reach it only through its exports, which point at a forwarded port
+    remote: bool = False
+    image: str | None = None  # ``[kubernetes] images.<kind>``
 
 
 class ServiceKind(Protocol):
@@ -114,6 +146,10 @@ class ServiceKind(Protocol):
         ...
 
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch: ...
+
+    def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
+        """The service as a container image for a remote backend (Kubernetes)."""
+        ...
 
     def probe(self, plan: ServicePlan, ctx: PrepareContext) -> Probe | None: ...
 
@@ -161,6 +197,9 @@ class KindDefaults:
 
     def stats_dsn(self, plan: ServicePlan, ctx: PrepareContext) -> str | None:
         return None
+
+    def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
+        raise NotImplementedError(f"{plan.spec.kind} services run only on the local backend")
 
     def check_files(self, spec: ServiceSpec, key: str, root: Path, file: str) -> list[SpecError]:
         return []

@@ -32,9 +32,11 @@ from tempstack.errors import MissingBinaryError, StartError
 from tempstack.readiness.base import Probe
 from tempstack.services import binaries, postgres_data, users
 from tempstack.services.base import (
+    Container,
     KindDefaults,
     Launch,
     PrepareContext,
+    ReadyCheck,
     ServicePlan,
     run_tag,
     spec_as,
@@ -42,6 +44,7 @@ from tempstack.services.base import (
 from tempstack.spec.model import PostgresService, ServiceSpec
 
 ADMIN = "tempstack"
+DEFAULT_IMAGE_VERSION = "15"  # Debian 12's server: the same major locally and in a cluster
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; PostgreSQL appends "/.s.PGSQL.NNNNN"
 _FAST_SETTINGS = {
     "fsync": "off",
@@ -240,6 +243,29 @@ def _check_reachable(path: Path, user: str | None, service: str) -> None:
             )
 
 
+def _settings(
+    pg: PostgresService, plan: ServicePlan, ctx: PrepareContext, **given: str
+) -> dict[str, str]:
+    """The server's settings: fast and unsafe (throwaway data), measured, then the spec's."""
+    settings: dict[str, str] = {**_FAST_SETTINGS, "port": str(plan.port), **given}
+    stats = stat_statements_wanted(pg, plan.name, ctx.base_env)
+    if stats:
+        settings.update(_STAT_SETTINGS)
+    for key, value in pg.settings.items():
+        settings[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    if stats:
+        settings["shared_preload_libraries"] = _preload(
+            settings.get("shared_preload_libraries", "")
+        )
+    return settings
+
+
+def _user_dsn(plan: ServicePlan, database: str = "postgres") -> str:
+    """The generated superuser through the exported (forwarded) address: a remote server."""
+    url = plan.exports["url"]
+    return url[: url.rindex("/") + 1] + database
+
+
 class PostgresKind(KindDefaults):
     name = "postgres"
     is_job = False
@@ -305,21 +331,13 @@ class PostgresKind(KindDefaults):
         (data / "pg_hba.conf").write_text(
             f"local all {ADMIN} trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
         )
-        settings: dict[str, str] = {
-            **_FAST_SETTINGS,
-            "listen_addresses": plan.host,
-            "port": str(plan.port),
-            "unix_socket_directories": str(sock),
-        }
-        stats = stat_statements_wanted(pg, plan.name, ctx.base_env)
-        if stats:
-            settings.update(_STAT_SETTINGS)
-        for key, value in pg.settings.items():
-            settings[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
-        if stats:
-            settings["shared_preload_libraries"] = _preload(
-                settings.get("shared_preload_libraries", "")
-            )
+        settings = _settings(
+            pg,
+            plan,
+            ctx,
+            listen_addresses=plan.host,
+            unix_socket_directories=str(sock),
+        )
         argv = [str(bin_path / "postgres"), "-D", str(data)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
@@ -341,6 +359,14 @@ class PostgresKind(KindDefaults):
         pg = spec_as(plan.spec, PostgresService)
         assert plan.port is not None
         user, password = plan.secrets["user"], plan.secrets["password"]
+        if ctx.remote:  # the image made the role and the first database
+            with psycopg.connect(_user_dsn(plan), autocommit=True) as conn:
+                existing = postgres_data.existing_databases(conn)
+                for db in (d for d in pg.databases if d not in existing):
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+                if stat_statements_wanted(pg, plan.name, ctx.base_env):
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            return
         with psycopg.connect(admin_dsn(self._socket_dir(ctx), plan.port), autocommit=True) as conn:
             if ctx.restore is not None:  # the snapshot's role becomes this run's
                 postgres_data.adopt_roles(conn, ctx.restore_meta, user)
@@ -378,7 +404,8 @@ class PostgresKind(KindDefaults):
     def after_seeded(self, plan: ServicePlan, ctx: PrepareContext) -> None:
         pg = spec_as(plan.spec, PostgresService)
         assert plan.port is not None
-        busy = postgres_data.make_templates(admin_dsn_for(ctx.workdir, plan.port), pg.databases)
+        dsn = _user_dsn(plan) if ctx.remote else admin_dsn_for(ctx.workdir, plan.port)
+        busy = postgres_data.make_templates(dsn, pg.databases)
         if busy:
             raise RuntimeError(
                 f"no template of {', '.join(busy)}: a service was connected to it when the "
@@ -389,4 +416,33 @@ class PostgresKind(KindDefaults):
         pg = spec_as(plan.spec, PostgresService)
         if plan.port is None or not stat_statements_wanted(pg, plan.name, ctx.base_env):
             return None
-        return admin_dsn_for(ctx.workdir, plan.port)
+        return _user_dsn(plan) if ctx.remote else admin_dsn_for(ctx.workdir, plan.port)
+
+    def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
+        """The official postgres image's contract: it initialises itself from ``POSTGRES_*``."""
+        pg = spec_as(plan.spec, PostgresService)
+        user, db = plan.secrets["user"], pg.databases[0]
+        settings = _settings(pg, plan, ctx, listen_addresses="*")
+        args = [part for key, value in settings.items() for part in ("-c", f"{key}={value}")]
+        data = "/var/lib/postgresql/data"
+        return Container(
+            image=pg.image or ctx.image or f"postgres:{pg.version or DEFAULT_IMAGE_VERSION}",
+            args=args,
+            env={"POSTGRES_USER": user, "POSTGRES_DB": db, "PGDATA": f"{data}/pgdata"},
+            secret_env={"POSTGRES_PASSWORD": plan.secrets["password"]},
+            ready=ReadyCheck(
+                exec=[
+                    "pg_isready",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(plan.port),
+                    "-U",
+                    user,
+                    "-d",
+                    db,
+                ]
+            ),
+            data_dir=data,
+        )

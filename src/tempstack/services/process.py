@@ -10,7 +10,15 @@ from tempstack.readiness.command import CommandProbe
 from tempstack.readiness.http import HttpProbe
 from tempstack.readiness.log import LogProbe
 from tempstack.readiness.tcp import TcpProbe
-from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, run_tag
+from tempstack.services.base import (
+    Container,
+    KindDefaults,
+    Launch,
+    PrepareContext,
+    ReadyCheck,
+    ServicePlan,
+    run_tag,
+)
 from tempstack.spec.fields import Command
 from tempstack.spec.model import JobService, ProcessService, ServiceSpec
 
@@ -26,6 +34,21 @@ def describe(command: Command) -> str:
 
 def cwd_of(cwd: str | None, stack_dir: Path) -> Path:
     return (stack_dir / cwd) if cwd else stack_dir
+
+
+def _ready_check(spec: ProcessService, port: int | None) -> ReadyCheck | None:
+    """The local probe as the cluster runs it (a log probe is refused at check time)."""
+    ready = spec.ready
+    if ready is None:
+        return None
+    own = ready.port or port
+    if ready.http is not None:
+        return ReadyCheck(http=ready.http, port=own)
+    if ready.tcp is not None and ready.tcp is not False:
+        return ReadyCheck(tcp=own if ready.tcp is True else int(ready.tcp))
+    if ready.command is not None:
+        return ReadyCheck(exec=argv_of(ready.command))
+    return None
 
 
 class ProcessKind(KindDefaults):
@@ -74,6 +97,20 @@ class ProcessKind(KindDefaults):
             cwd=cwd_of(spec.cwd, ctx.stack_dir),
             stop_signal=spec.stop_signal,
             stop_timeout=spec.stop_timeout,
+        )
+
+    def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
+        spec = plan.spec
+        assert isinstance(spec, ProcessService | JobService)
+        image = spec.image or ctx.image
+        assert image is not None, "checked by spec.placement"
+        return Container(
+            image=image,
+            command=[a.replace("$(", "$$(") for a in argv_of(spec.command)],  # literal
+            env={} if plan.port is None else {"PORT": str(plan.port)},
+            secret_env=dict(ctx.base_env),  # may hold credentials through ${db.url}
+            workdir=spec.cwd,
+            ready=_ready_check(spec, plan.port) if isinstance(spec, ProcessService) else None,
         )
 
     def probe(self, plan: ServicePlan, ctx: PrepareContext) -> Probe | None:

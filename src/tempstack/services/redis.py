@@ -15,7 +15,15 @@ from typing import Any
 from urllib.parse import quote
 
 from tempstack.services import binaries
-from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan, spec_as
+from tempstack.services.base import (
+    Container,
+    KindDefaults,
+    Launch,
+    PrepareContext,
+    ReadyCheck,
+    ServicePlan,
+    spec_as,
+)
 from tempstack.spec.model import RedisService, ServiceSpec
 
 DUMP = "dump.rdb"
@@ -57,6 +65,9 @@ class PingProbe:
 
     def check(self) -> bool:
         return command(self.host, self.port, self.password, "PING") == "PONG"
+
+
+DEFAULT_IMAGE = "redis:7"
 
 
 class RedisKind(KindDefaults):
@@ -132,6 +143,27 @@ class RedisKind(KindDefaults):
 
     def after_ready(self, plan: ServicePlan, ctx: PrepareContext) -> None:
         return None
+
+    def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
+        spec = spec_as(plan.spec, RedisService)
+        args = ["redis-server", "--port", str(plan.port), "--save", "", "--appendonly", "no"]
+        secret = {}
+        ping = f"redis-cli -p {plan.port} ping"
+        if pw := plan.secrets.get("password"):
+            secret["REDIS_PASSWORD"] = pw
+            args += ["--requirepass", "$(REDIS_PASSWORD)"]  # expanded by the kubelet
+            ping = f'REDISCLI_AUTH="$REDIS_PASSWORD" {ping}'
+        for key, value in spec.settings.items():
+            args += [
+                f"--{key}",
+                ("yes" if value else "no") if isinstance(value, bool) else str(value),
+            ]
+        return Container(
+            image=spec.image or ctx.image or DEFAULT_IMAGE,
+            args=args,
+            secret_env=secret,
+            ready=ReadyCheck(exec=["sh", "-c", f"{ping} | grep -q PONG"]),
+        )
 
     def data_version(self, spec: ServiceSpec, name: str) -> str | None:
         return _version(str(binaries.find("redis-server", "redis-server", name)))

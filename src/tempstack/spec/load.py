@@ -27,6 +27,7 @@ from tempstack.spec.model import (
     Condition,
     EnvTable,
     JobService,
+    KubernetesSpec,
     ProcessService,
     ProfileSpec,
     ServiceSpec,
@@ -34,10 +35,11 @@ from tempstack.spec.model import (
     StackSpec,
     StageSpec,
 )
+from tempstack.spec.placement import placement_errors
 from tempstack.spec.stages import STAGE_MODELS, LocustStage, PlaywrightStage
 
 DEFAULT_FILE = "tempstack.toml"
-_TOP_KEYS = ("stack", "env", "services", "stages", "profile", "budgets")
+_TOP_KEYS = ("stack", "env", "services", "stages", "profile", "budgets", "kubernetes")
 
 
 @dataclass
@@ -162,10 +164,19 @@ class _Checker:
             ProfileSpec, data.get("profile", {}), self.key("profile"), "[profile]"
         )
         budgets = self._budgets(data.get("budgets", {}))
-        if meta is None or profile is None or self.errors:
+        kube = self.validate(
+            KubernetesSpec, data.get("kubernetes", {}), self.key("kubernetes"), "[kubernetes]"
+        )
+        if meta is None or profile is None or kube is None or self.errors:
             return None
         spec = StackSpec(
-            stack=meta, env=env, services=services, stages=stages, profile=profile, budgets=budgets
+            stack=meta,
+            env=env,
+            services=services,
+            stages=stages,
+            profile=profile,
+            budgets=budgets,
+            kubernetes=kube,
         )
         loaded = LoadedStack(spec=spec, path=path, prefix=self.prefix)
         self._dependencies(loaded)
@@ -175,6 +186,7 @@ class _Checker:
         self._kind_files(spec)
         self._snapshot_inputs(loaded)
         self.errors.extend(check_budgets(spec, self.file, self.prefix))
+        self.errors.extend(placement_errors(spec, spec.stack.backend, self.file, self.prefix))
         if not self.errors:
             loaded.order = topo_order(loaded.deps)
         return loaded

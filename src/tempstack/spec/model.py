@@ -29,6 +29,24 @@ __all__ = ["Condition", "Duration", "StageSpec", "parse_duration", "parse_signal
 class StackMeta(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=40)]
     description: str | None = None
+    #: where services run; ``--backend`` overrides it
+    backend: Literal["local", "kubernetes"] = "local"
+    #: Kubernetes: a kept run's process services get an Ingress at ``<svc>.<run>.<host>``
+    preview_host: (
+        Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", max_length=200)] | None
+    ) = None
+
+
+class KubernetesSpec(Strict):
+    """``[kubernetes]``: what only the Kubernetes backend reads."""
+
+    #: image per built-in kind (``postgres``, ``redis``, ``process``, ``job``); a service's
+    #: own ``image`` wins
+    images: dict[
+        Literal["postgres", "redis", "process", "job"], Annotated[str, Field(min_length=1)]
+    ] = Field(default_factory=dict)
+    #: the image in-cluster stages run in when they name none
+    stage_image: str | None = None
 
 
 class ReadySpec(Strict):
@@ -75,6 +93,8 @@ class _CommandFields(ServiceBase):
     env: dict[str, EnvValue] = Field(default_factory=dict)
     env_file: str | list[str] | None = None
     cwd: str | None = None
+    #: Kubernetes only: the container image the command runs in
+    image: Annotated[str, Field(min_length=1)] | None = None
 
 
 class ProcessService(_CommandFields):
@@ -117,6 +137,7 @@ class JobService(_CommandFields):
 
 class PostgresService(ServiceBase):
     kind: Literal["postgres"] = "postgres"
+    image: Annotated[str, Field(min_length=1)] | None = None  # Kubernetes only
     stop_signal: SignalName = "SIGINT"  # PostgreSQL's "fast" shutdown; SIGTERM waits for clients
     databases: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)]] = (
         Field(default_factory=lambda: ["app"], min_length=1)
@@ -132,6 +153,7 @@ class PostgresService(ServiceBase):
 
 class RedisService(ServiceBase):
     kind: Literal["redis"] = "redis"
+    image: Annotated[str, Field(min_length=1)] | None = None  # Kubernetes only
     password: str | None = None
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     ready_timeout: Duration = 30.0
@@ -182,6 +204,7 @@ class StackSpec(Strict):
     profile: ProfileSpec = Field(default_factory=ProfileSpec)
     #: ``"api GET /orders/{id} p95" = "200ms"``; checked by tempstack.spec.budgets
     budgets: dict[str, str | int | float] = Field(default_factory=dict)
+    kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
 
     def proxied(self, name: str) -> bool:
         """Whether a service's HTTP latency is measured: a process behind the recording proxy.

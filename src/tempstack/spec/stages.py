@@ -33,6 +33,10 @@ class _StageBase(Strict):
     cwd: str | None = None
     env: dict[str, EnvValue] = Field(default_factory=dict)
     timeout: Duration = DEFAULT_TIMEOUT
+    #: ``cluster`` (Kubernetes backend): run as a Job in the run's namespace, the stack
+    #: directory copied in and the report files copied back
+    where: Literal["local", "cluster"] = "local"
+    image: Annotated[str, Field(min_length=1)] | None = None  # for ``where = "cluster"``
 
 
 class CommandStage(_StageBase):

@@ -38,6 +38,8 @@ class StageContext:
     attempt: int = 1
     deadline: float | None = None  # an instant of ``now()``; the stage's own timeout
     started: float | None = None  # set when its command starts
+    #: runs the command somewhere else (a Job in the cluster) instead of here
+    runner: Callable[[StageContext, Sequence[str], Path], Finished] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -72,6 +74,8 @@ def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None) -> None:
 
 
 def run_logged(ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
+    if ctx.runner is not None:
+        return ctx.runner(ctx, argv, cwd)
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     start = ctx.started = ctx.now()
     with ctx.log_path.open("ab") as log:

@@ -17,15 +17,24 @@ from typing import IO, Any
 
 from tempstack._clock import now_iso
 from tempstack._files import tail
+from tempstack.backends.base import Handle
 from tempstack.backends.local import cleanup, paths, ports
 from tempstack.backends.local.process import LocalProcess
 from tempstack.backends.local.state import StateFile, process_ref
 from tempstack.errors import StartError
-from tempstack.services.base import HOST, OWNER_VAR, RUN_ID_VAR, Launch
+from tempstack.services.base import (
+    HOST,
+    OWNER_VAR,
+    RUN_ID_VAR,
+    Launch,
+    PrepareContext,
+    ServicePlan,
+)
 
 
 class LocalBackend:
     name = "local"
+    remote = False
 
     def __init__(self, data_dir: Path | None = None) -> None:
         self.data_dir = data_dir
@@ -175,6 +184,19 @@ class LocalBackend:
                 process=process_ref(handle.popen.pid),
             )
         return handle
+
+    def start_service(self, plan: ServicePlan, ctx: PrepareContext) -> Handle:
+        return self.spawn(plan.name, plan.kind.prepare(plan, ctx))
+
+    def service_host(self, service: str) -> str:
+        return HOST
+
+    def reach(self) -> list[str]:
+        """How to reach a kept run from another shell, beyond ``tempstack env``."""
+        return []
+
+    def wait_ready(self, name: str, timeout: float, cancel: threading.Event) -> bool:
+        raise NotImplementedError("local services are probed by the engine")
 
     def record(self, **changes: Any) -> None:
         if self.state is not None:

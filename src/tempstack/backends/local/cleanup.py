@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -133,5 +134,18 @@ def destroy(run_dir: Path, grace: float = SWEEP_GRACE) -> bool:
     with contextlib.suppress(OSError):
         StateFile(run_dir / "state.json").update(status="stopping")
     kill_run_processes(state, grace)
+    remote = state.get("kubernetes")
+    if remote and not state.get("kubernetes_deleted"):
+        _delete_namespace(remote)
     remove_run_files(state, run_dir)
     return True
+
+
+def _delete_namespace(recorded: dict[str, Any]) -> None:
+    """A Kubernetes run whose runner died: its namespace goes too (``gc`` retries)."""
+    try:
+        from tempstack.backends.kubernetes.namespaces import delete_recorded
+
+        delete_recorded(recorded)
+    except Exception as exc:  # unreachable cluster: gc --backend kubernetes finds it later
+        print(f"could not delete namespace {recorded.get('namespace')}: {exc}", file=sys.stderr)

@@ -1,0 +1,373 @@
+"""The Kubernetes backend: the run's services as workloads in a namespace of their own.
+
+It keeps the local backend's run directory, state file and reaper (the recording proxy and
+the port-forwards run here), and adds the namespace. Order, so that nothing exists before
+it is recorded: run dir and state, then the namespace's name in the state, then the
+namespace; if this process is killed, the reaper deletes the namespace, and ``tempstack gc
+--backend kubernetes`` finds any it could not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tempstack._files import tail
+from tempstack.backends.kubernetes import manifests, names, namespaces
+from tempstack.backends.kubernetes.client import ApiException, Clients, api_message, connect
+from tempstack.backends.kubernetes.client import reachable as check_reachable
+from tempstack.backends.kubernetes.forward import Forward
+from tempstack.backends.kubernetes.pods import PodState, PodWatch, assess, events_of, service_pod
+from tempstack.backends.local import LocalBackend
+from tempstack.errors import StartError
+from tempstack.services.base import PrepareContext, ServicePlan
+
+LOG_LINES = 200
+
+
+class KubeHandle:
+    """A service's workload. It has no pid; "exited" means its pod cannot run."""
+
+    def __init__(self, backend: KubernetesBackend, name: str, job: bool) -> None:
+        self.backend = backend
+        self.name = name
+        self.job = job
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    def state(self) -> PodState | None:
+        return service_pod(self.backend.pods, self.name, self.job)
+
+    def returncode(self) -> int | None:
+        state = self.state()
+        if state is None:
+            return None
+        if self.job:
+            return state.exit_code
+        return state.exit_code if state.problem else None
+
+    def wait(self, timeout: float | None, cancel: threading.Event | None = None) -> int | None:
+        """A job's exit code; raises when its pod cannot run at all (no image, say)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def done() -> tuple[str, Any] | None:
+            state = self.state()
+            if state is None:
+                return None
+            if state.exit_code is not None:
+                return ("exit", state.exit_code)
+            if state.problem:
+                return ("problem", state)
+            return None
+
+        found = self.backend.pods.wait_for(done, deadline, cancel)
+        if found is None:
+            return None
+        if found[0] == "problem":
+            raise self.backend.stuck(self.name, found[1])
+        return int(found[1])
+
+    def stop(self, signal_name: str, timeout: float, force: threading.Event) -> int | None:
+        """Keep the logs; the namespace's deletion stops the pod (after the collection)."""
+        self.backend.save_log(self.name)
+        return 0 if not self.job else self.returncode()
+
+
+class KubernetesBackend(LocalBackend):
+    name = "kubernetes"
+    remote = True
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        wait: bool = False,
+        expiry: float = namespaces.DEFAULT_EXPIRY,
+        preview_host: str | None = None,
+    ) -> None:
+        super().__init__(data_dir)
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.wait_deleted = wait
+        self.expiry = expiry
+        self.preview_host = preview_host
+        self.clients: Clients | None = None
+        self.namespace = ""
+        self.labels: dict[str, str] = {}
+        self.aliases: dict[str, str] = {}  # object name -> the Service's cluster IP
+        self.service_ports: dict[str, int] = {}
+        self.ingresses: dict[str, str] = {}  # object name -> preview host
+        self.forwards: list[Forward] = []
+        self.kube: dict[str, KubeHandle] = {}
+        self._pods: PodWatch | None = None
+        self._report_dir: Path | None = None
+        self.deleted_in: float | None = None  # seconds, with --wait
+
+    @property
+    def pods(self) -> PodWatch:
+        assert self._pods is not None, "backend not opened"
+        return self._pods
+
+    @property
+    def api(self) -> Clients:
+        assert self.clients is not None, "backend not opened"
+        return self.clients
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self, run_id: str, stack: str, stack_file: Path, report_dir: Path) -> None:
+        self.clients = connect(self.kubeconfig, self.context)
+        check_reachable(self.clients)
+        super().open(run_id, stack, stack_file, report_dir)
+        self._report_dir = report_dir
+        self.namespace = names.namespace(run_id)
+        self.labels = namespaces.labels(run_id, stack, time.time() + self.expiry)
+        self.record(
+            kubernetes={
+                "namespace": self.namespace,
+                "kubeconfig": self.clients.kubeconfig,
+                "context": self.context,
+                "server": self.clients.api.configuration.host,
+            }
+        )
+        try:
+            namespaces.create(self.clients, self.namespace, self.labels)
+        except ApiException as exc:
+            raise StartError(
+                f"could not create namespace {self.namespace}: {api_message(exc)}"
+            ) from None
+        self._pods = PodWatch(self.clients, self.namespace)
+
+    def object_labels(self, service: str, key: str = names.SERVICE) -> dict[str, str]:
+        return {
+            names.MANAGED_BY: names.MANAGER,
+            names.RUN: self.labels[names.RUN],
+            key: names.object_name(service),
+        }
+
+    def endpoint(self, service: str, needs_port: bool) -> tuple[str, int | None]:
+        """A local port, forwarded to the same port number in the pod, and its Service."""
+        host, port = super().endpoint(service, needs_port)
+        if port is None or "." in service:  # ``web.proxy``: the local recording proxy
+            return host, port
+        obj = names.object_name(service)
+        if obj in self.aliases:  # ``my_db`` and ``my-db``
+            raise StartError(f"{service}: its Kubernetes name {obj!r} is taken by another service")
+        try:
+            created = self.api.core.create_namespaced_service(
+                self.namespace,
+                manifests.service(obj, self.namespace, self.object_labels(service), [port]),
+            )
+        except ApiException as exc:
+            raise StartError(
+                f"{service}: could not create its Service: {api_message(exc)}"
+            ) from None
+        self.aliases[obj] = created.spec.cluster_ip
+        self.service_ports[obj] = port
+        return host, port
+
+    def service_host(self, service: str) -> str:
+        """How the other pods reach a service: its name, a host alias of its cluster IP."""
+        return names.object_name(service)
+
+    def start_service(self, plan: ServicePlan, ctx: PrepareContext) -> KubeHandle:
+        try:
+            return self._start_service(plan, ctx)
+        except ApiException as exc:  # refused by the API server: say what it said, in a line
+            raise StartError(
+                f"{plan.name}: the cluster refused its objects: {api_message(exc)}",
+                service=plan.name,
+            ) from None
+
+    def _start_service(self, plan: ServicePlan, ctx: PrepareContext) -> KubeHandle:
+        name = plan.name
+        obj = names.object_name(name)
+        spec = plan.kind.container(plan, ctx)
+        labels = self.object_labels(name)
+        self.record_service(name, status="spawning", image=spec.image, object=obj)
+        secret_name = None
+        if spec.secret_env:
+            secret_name = f"{obj}-env"
+            self.api.core.create_namespaced_secret(
+                self.namespace,
+                manifests.secret(secret_name, self.namespace, labels, spec.secret_env),
+            )
+        ports = [plan.port] if plan.port is not None else []
+        if plan.kind.is_job:
+            pod = manifests.pod_spec(
+                [manifests.container(spec, secret_name, ports)],
+                self.aliases,
+                restart="Never",
+                grace=plan.spec.stop_timeout,
+            )
+            timeout = getattr(plan.spec, "timeout", None)
+            self.api.batch.create_namespaced_job(
+                self.namespace, manifests.job(obj, self.namespace, labels, pod, timeout)
+            )
+        else:
+            body = manifests.workload(
+                obj,
+                self.namespace,
+                labels,
+                spec,
+                ports=ports,
+                secret_name=secret_name,
+                aliases=self.aliases,
+                grace=plan.spec.stop_timeout,
+                stateful=plan.kind.holds_data,
+            )
+            if body["kind"] == "StatefulSet":
+                self.api.apps.create_namespaced_stateful_set(self.namespace, body)
+            else:
+                self.api.apps.create_namespaced_deployment(self.namespace, body)
+        if self.preview_host and plan.port is not None and plan.spec.kind == "process":
+            host = f"{obj}.{self.namespace}.{self.preview_host}"
+            self.api.networking.create_namespaced_ingress(
+                self.namespace,
+                manifests.ingress(obj, self.namespace, labels, host, obj, plan.port),
+            )
+            self.ingresses[obj] = host
+        handle = self.kube[name] = KubeHandle(self, name, plan.kind.is_job)
+        if plan.port is not None:
+            self.forwards.append(
+                Forward(self.api, self.namespace, self._ready_pod(name), plan.port, plan.port)
+            )
+        self.record_service(name, status="started")
+        return handle
+
+    def _ready_pod(self, service: str) -> Any:
+        def find() -> str | None:
+            state = service_pod(self.pods, service, job=False)
+            return state.name if state is not None and state.ready else None
+
+        return find
+
+    def wait_ready(self, name: str, timeout: float, cancel: threading.Event) -> bool:
+        """Until the pod is Ready (its readiness probe passed); False if cancelled."""
+        handle = self.kube[name]
+        deadline = time.monotonic() + timeout
+
+        def ready() -> PodState | None:
+            state = handle.state()
+            if state is not None and (state.ready or state.problem):
+                return state
+            return None
+
+        state = self.pods.wait_for(ready, deadline, cancel)
+        if state is not None and state.problem:
+            raise self.stuck(name, state)
+        if state is None:
+            if cancel.is_set():
+                return False
+            now = handle.state()
+            raise StartError(
+                f"{name} was not ready within {timeout:g}s "
+                f"(pod {now.name if now else 'not created'})",
+                service=name,
+                log_tail=self._evidence(name, now),
+            )
+        return True
+
+    def stuck(self, name: str, state: PodState) -> StartError:
+        return StartError(
+            f"{name}: pod {state.name} {state.problem}",
+            service=name,
+            returncode=state.exit_code,
+            log_tail=self._evidence(name, state),
+        )
+
+    def _evidence(self, name: str, state: PodState | None) -> list[str]:
+        """The pod's events, then its log (the crashed container's, if it restarted)."""
+        pod = state.name if state is not None else None
+        lines = [f"event {line}" for line in events_of(self.api, self.namespace, pod)]
+        return lines[-15:] + self.log_tail(name, 30)
+
+    # -- logs --------------------------------------------------------------------------------
+    def _pod_log(self, name: str, lines: int | None) -> str | None:
+        state = service_pod(self.pods, name, self.kube[name].job) if name in self.kube else None
+        if state is None:
+            return None
+        for previous in (False, True):
+            with contextlib.suppress(Exception):
+                text: str = self.api.core.read_namespaced_pod_log(
+                    state.name,
+                    self.namespace,
+                    container=manifests.MAIN,
+                    tail_lines=lines,
+                    previous=previous,
+                    _request_timeout=10,
+                )
+                if text or previous:
+                    return text
+        return None
+
+    def save_log(self, name: str) -> None:
+        text = self._pod_log(name, None)
+        if text is not None:
+            path = super().log_path(name)
+            path.write_text(text)
+
+    def log_tail(self, service: str, lines: int) -> list[str]:
+        if service not in self.kube:
+            return super().log_tail(service, lines)
+        text = self._pod_log(service, lines)
+        if text is None:
+            return tail(super().log_path(service), lines)
+        return text.splitlines()[-lines:]
+
+    # -- teardown ----------------------------------------------------------------------------
+    def collect(self) -> None:
+        """Every pod's events and final state into the report, before anything is deleted."""
+        if self._report_dir is None or self.clients is None:
+            return
+        out = self._report_dir / "kubernetes"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "events.log").write_text(
+            "".join(f"{line}\n" for line in events_of(self.api, self.namespace))
+        )
+        pods = []
+        for pod in list(self.pods.pods.values()):
+            problem = assess(pod, job=names.SERVICE not in (pod.metadata.labels or {})).problem
+            pods.append(f"{pod.metadata.name}\t{pod.status.phase}\t{problem or ''}")
+        (out / "pods.tsv").write_text("".join(f"{p}\n" for p in pods))
+        for name in self.kube:
+            self.save_log(name)
+
+    def close(self, *, keep_until: float | None = None) -> None:
+        for forward in self.forwards:
+            forward.close()
+        if self.clients is None:
+            super().close(keep_until=keep_until)
+            return
+        try:
+            with contextlib.suppress(Exception):
+                self.collect()
+            if self._pods is not None:
+                self._pods.stop()
+            if self.namespace and keep_until is not None:
+                namespaces.set_expiry(self.api, self.namespace, keep_until)
+            elif self.namespace:
+                self.deleted_in = namespaces.delete(
+                    self.api, self.namespace, wait=self.wait_deleted
+                )
+                self.record(kubernetes_deleted=True)
+        finally:
+            super().close(keep_until=keep_until)
+            self.clients.close()
+
+    def reach(self) -> list[str]:
+        """How to reach a kept run's services from another shell."""
+        lines = []
+        for obj, port in self.service_ports.items():
+            if obj in self.ingresses:
+                lines.append(f"{obj}: http://{self.ingresses[obj]}/")
+            lines.append(
+                f"{obj}: kubectl -n {self.namespace} port-forward service/{obj} {port}:{port}"
+            )
+        return lines

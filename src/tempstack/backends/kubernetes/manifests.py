@@ -1,0 +1,216 @@
+"""The objects a run creates, as plain manifests (dicts the client sends as they are).
+
+Data services become a StatefulSet (a stable pod name, the data on a scratch volume that
+dies with the namespace), other services a Deployment, jobs and in-cluster stages a Job.
+Pods reach each other by the services' names through ``hostAliases`` pointing at the
+Services' cluster IPs, so a cluster without DNS add-ons works the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tempstack.backends.kubernetes import names
+from tempstack.services.base import Container, ReadyCheck
+
+Manifest = dict[str, Any]
+
+MAIN = "main"  # the container name of every workload
+
+
+def meta(name: str, namespace: str | None, labels: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": name, "labels": dict(labels)}
+    if namespace is not None:
+        data["namespace"] = namespace
+    return data
+
+
+def namespace(name: str, labels: dict[str, str]) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(name, None, labels)}
+
+
+def secret(name: str, ns: str, labels: dict[str, str], data: dict[str, str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta(name, ns, labels),
+        "type": "Opaque",
+        "stringData": dict(data),
+    }
+
+
+def config_map(name: str, ns: str, labels: dict[str, str], binary: dict[str, str]) -> Manifest:
+    """``binary``: file name -> base64 text."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(name, ns, labels),
+        "binaryData": dict(binary),
+    }
+
+
+def service(name: str, ns: str, labels: dict[str, str], ports: list[int]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(name, ns, labels),
+        "spec": {
+            "selector": {names.SERVICE: labels[names.SERVICE], names.RUN: labels[names.RUN]},
+            "ports": [
+                {"name": f"p{port}", "port": port, "targetPort": port, "protocol": "TCP"}
+                for port in ports
+            ],
+        },
+    }
+
+
+def _escape(value: str) -> str:
+    """The kubelet expands ``$(VAR)`` in env values; ours are literal."""
+    return value.replace("$(", "$$(")
+
+
+def probe(check: ReadyCheck) -> dict[str, Any]:
+    timing = {"periodSeconds": 1, "timeoutSeconds": 5, "failureThreshold": 3}
+    if check.http is not None:
+        return {"httpGet": {"path": check.http, "port": check.port}, **timing}
+    if check.tcp is not None:
+        return {"tcpSocket": {"port": check.tcp}, **timing}
+    assert check.exec is not None
+    return {"exec": {"command": list(check.exec)}, **timing}
+
+
+def container(spec: Container, secret_name: str | None, ports: list[int]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": MAIN,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": [{"name": k, "value": _escape(v)} for k, v in spec.env.items()],
+    }
+    if spec.command is not None:
+        body["command"] = list(spec.command)
+    if spec.args is not None:
+        body["args"] = list(spec.args)
+    if secret_name is not None:
+        body["envFrom"] = [{"secretRef": {"name": secret_name}}]
+    if spec.workdir:
+        body["workingDir"] = spec.workdir
+    if ports:
+        body["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in ports]
+    if spec.ready is not None:
+        body["readinessProbe"] = probe(spec.ready)
+    if spec.data_dir:
+        body["volumeMounts"] = [{"name": "data", "mountPath": spec.data_dir}]
+    return body
+
+
+def pod_spec(
+    containers: list[dict[str, Any]],
+    aliases: dict[str, str],
+    *,
+    restart: str = "Always",
+    grace: float = 5.0,
+    volumes: list[dict[str, Any]] | None = None,
+    init: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": containers,
+        "restartPolicy": restart,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": max(1, round(grace)),
+    }
+    if aliases:
+        by_ip: dict[str, list[str]] = {}
+        for host, ip in sorted(aliases.items()):
+            by_ip.setdefault(ip, []).append(host)
+        spec["hostAliases"] = [{"ip": ip, "hostnames": hosts} for ip, hosts in by_ip.items()]
+    if volumes:
+        spec["volumes"] = volumes
+    if init:
+        spec["initContainers"] = init
+    return spec
+
+
+def workload(
+    name: str,
+    ns: str,
+    labels: dict[str, str],
+    spec: Container,
+    *,
+    ports: list[int],
+    secret_name: str | None,
+    aliases: dict[str, str],
+    grace: float,
+    stateful: bool,
+) -> Manifest:
+    """A Deployment, or for a data service a StatefulSet, of one pod."""
+    volumes = [{"name": "data", "emptyDir": {}}] if spec.data_dir else None
+    template = {
+        "metadata": {"labels": dict(labels)},
+        "spec": pod_spec(
+            [container(spec, secret_name, ports)], aliases, grace=grace, volumes=volumes
+        ),
+    }
+    body: dict[str, Any] = {
+        "replicas": 1,
+        "selector": {"matchLabels": {names.SERVICE: labels[names.SERVICE]}},
+        "template": template,
+    }
+    if stateful:
+        body["serviceName"] = name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet" if stateful else "Deployment",
+        "metadata": meta(name, ns, labels),
+        "spec": body,
+    }
+
+
+def job(
+    name: str,
+    ns: str,
+    labels: dict[str, str],
+    pod: dict[str, Any],
+    deadline: float | None,
+) -> Manifest:
+    """A Job that runs once: no retries (a failure is the run's failure), bounded in time."""
+    body: dict[str, Any] = {
+        "backoffLimit": 0,
+        "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
+    }
+    if deadline is not None:
+        body["activeDeadlineSeconds"] = max(1, round(deadline))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(name, ns, labels),
+        "spec": body,
+    }
+
+
+def ingress(
+    name: str, ns: str, labels: dict[str, str], host: str, service_name: str, port: int
+) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta(name, ns, labels),
+        "spec": {
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {"name": service_name, "port": {"number": port}}
+                                },
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+    }

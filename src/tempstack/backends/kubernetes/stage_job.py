@@ -1,0 +1,242 @@
+"""A stage run inside the cluster, as a Job in the run's namespace.
+
+The stack directory goes in through a ConfigMap (a gzipped tar, unpacked by an init
+container); the stage writes its report files to a scratch volume that a second container
+keeps after the stage's own has exited, so they can be copied back through ``exec``.
+Paths in the stage's command that point at this machine (the stack directory, the
+stage's report directory, this Python) are rewritten to their places in the pod.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubernetes.stream import stream
+
+from tempstack.backends.kubernetes import manifests, names
+from tempstack.backends.kubernetes.pods import assess
+from tempstack.stages.outcome import Status
+from tempstack.stages.process import Finished, StageContext
+
+WORK = "/work"
+OUT = "/tempstack/out"
+IN = "/tempstack/in"
+#: a ConfigMap holds at most 1 MiB; bigger suites belong in the stage's image
+MAX_ARCHIVE = 900 * 1024
+_SKIP = {".git", ".tempstack", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache"}
+_COLLECT = "collect"
+
+if TYPE_CHECKING:  # the backend imports this module
+    from tempstack.backends.kubernetes.backend import KubernetesBackend
+
+
+def _archive(root: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+
+        def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+            parts = Path(info.name).parts
+            if any(p in _SKIP or p.endswith(".pyc") for p in parts):
+                return None
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            return info
+
+        tar.add(root, arcname=".", filter=keep)
+    return buf.getvalue()
+
+
+def _mapped(arg: str, ctx: StageContext) -> str:
+    if arg == sys.executable:
+        return "python3"
+    return arg.replace(str(ctx.out_dir), OUT).replace(str(ctx.stack_dir), WORK)
+
+
+class ClusterStage:
+    """Runs one stage command as a Job; the same contract as ``run_logged``."""
+
+    def __init__(self, backend: KubernetesBackend, image: str, env: dict[str, str]) -> None:
+        self.backend = backend
+        self.image = image
+        self.env = env
+
+    def __call__(self, ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        start = ctx.started = ctx.now()
+        with ctx.log_path.open("ab") as log:
+            try:
+                code, status, error = self._run(ctx, [_mapped(a, ctx) for a in argv], cwd, log)
+            except Exception as exc:
+                code, status, error = None, Status.ERROR, f"{type(exc).__name__}: {exc}"
+                log.write(f"tempstack: {error}\n".encode())
+        return Finished(start, ctx.now(), code, status, error)
+
+    def _run(
+        self, ctx: StageContext, argv: list[str], cwd: Path, log: Any
+    ) -> tuple[int | None, Status | None, str | None]:
+        api, ns = self.backend.api, self.backend.namespace
+        try:
+            rel = cwd.resolve().relative_to(ctx.stack_dir.resolve())
+        except ValueError:
+            return 127, Status.ERROR, f"cwd {cwd} is outside the stack directory"
+        archive = _archive(ctx.stack_dir)
+        if len(archive) > MAX_ARCHIVE:
+            return (
+                127,
+                Status.ERROR,
+                f"the stack directory is {len(archive) // 1024} KiB compressed; an in-cluster "
+                f"stage takes at most {MAX_ARCHIVE // 1024} KiB: put the tests in the image",
+            )
+        obj = names.object_name(f"stage-{ctx.name}-{ctx.attempt}")[:50]
+        labels = self.backend.object_labels(obj, names.STAGE)
+        api.core.create_namespaced_config_map(
+            ns,
+            manifests.config_map(
+                obj, ns, labels, {"files.tgz": base64.b64encode(archive).decode()}
+            ),
+        )
+        api.core.create_namespaced_secret(ns, manifests.secret(f"{obj}-env", ns, labels, self.env))
+        mounts = [{"name": "work", "mountPath": WORK}, {"name": "out", "mountPath": OUT}]
+        main = {
+            "name": manifests.MAIN,
+            "image": self.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": [a.replace("$(", "$$(") for a in argv],
+            "workingDir": f"{WORK}/{rel}" if str(rel) != "." else WORK,
+            "envFrom": [{"secretRef": {"name": f"{obj}-env"}}],
+            "volumeMounts": mounts,
+        }
+        init = {
+            "name": "unpack",
+            "image": self.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["tar", "-xzf", f"{IN}/files.tgz", "-C", WORK],
+            "volumeMounts": [*mounts, {"name": "in", "mountPath": IN}],
+        }
+        keeper = {  # holds the report files after the stage's container has exited
+            "name": _COLLECT,
+            "image": self.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"],
+            "volumeMounts": [{"name": "out", "mountPath": OUT}],
+        }
+        volumes = [
+            {"name": "work", "emptyDir": {}},
+            {"name": "out", "emptyDir": {}},
+            {"name": "in", "configMap": {"name": obj}},
+        ]
+        pod = manifests.pod_spec(
+            [main, keeper], self.backend.aliases, restart="Never", volumes=volumes, init=[init]
+        )
+        deadline_s = None if ctx.deadline is None else max(1.0, ctx.deadline - ctx.now())
+        api.batch.create_namespaced_job(
+            ns, manifests.job(obj, ns, labels, pod, None if deadline_s is None else deadline_s + 30)
+        )
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        try:
+            return self._follow(ctx, obj, deadline, log)
+        finally:
+            with contextlib.suppress(Exception):
+                api.batch.delete_namespaced_job(obj, ns, propagation_policy="Background")
+
+    def _pod(self, obj: str) -> Any:
+        found = self.backend.pods.of(names.STAGE, obj)
+        return max(found, key=lambda p: p.metadata.creation_timestamp) if found else None
+
+    def _follow(
+        self, ctx: StageContext, obj: str, deadline: float | None, log: Any
+    ) -> tuple[int | None, Status | None, str | None]:
+        pods = self.backend.pods
+
+        def started() -> Any:
+            pod = self._pod(obj)
+            if pod is None:
+                return None
+            state = assess(pod, job=True)
+            if state.problem:
+                return state
+            for cs in pod.status.container_statuses or []:
+                if cs.name == manifests.MAIN and cs.state and not cs.state.waiting:
+                    return state
+            return None
+
+        state = pods.wait_for(started, deadline, ctx.cancel)
+        if state is None:
+            return self._cut(ctx)
+        if state.problem:
+            for line in self._events(state.name):
+                log.write(f"tempstack: {line}\n".encode())
+            return None, Status.ERROR, f"pod {state.name} {state.problem}"
+        follower = threading.Thread(
+            target=self._stream_log, args=(state.name, log, ctx.echo), daemon=True
+        )
+        follower.start()
+
+        def ended() -> Any:
+            pod = self._pod(obj)
+            if pod is None:
+                return None
+            now = assess(pod, job=True)
+            return now if now.exit_code is not None or now.problem else None
+
+        state = pods.wait_for(ended, deadline, ctx.cancel)
+        if state is None:
+            return self._cut(ctx)
+        follower.join(timeout=10)
+        if state.exit_code is None:
+            return None, Status.ERROR, f"pod {state.name} {state.problem}"
+        self._copy_back(state.name, ctx.out_dir)
+        return state.exit_code, None, None
+
+    def _cut(self, ctx: StageContext) -> tuple[int | None, Status | None, str | None]:
+        if ctx.cancel.is_set():
+            return None, Status.ERROR, "cancelled"
+        return None, Status.TIMEOUT, "timed out"
+
+    def _events(self, pod: str) -> list[str]:
+        from tempstack.backends.kubernetes.pods import events_of
+
+        return events_of(self.backend.api, self.backend.namespace, pod)[-10:]
+
+    def _stream_log(self, pod: str, log: Any, echo: bool) -> None:
+        with contextlib.suppress(Exception):
+            resp = self.backend.api.core.read_namespaced_pod_log(
+                pod,
+                self.backend.namespace,
+                container=manifests.MAIN,
+                follow=True,
+                _preload_content=False,
+            )
+            for chunk in resp.stream(65536):
+                log.write(chunk)
+                log.flush()
+                if echo:
+                    with contextlib.suppress(OSError):
+                        sys.stdout.buffer.write(chunk)
+                        sys.stdout.buffer.flush()
+
+    def _copy_back(self, pod: str, out_dir: Path) -> None:
+        """The stage's report files (JUnit, artifacts), as a base64 tar through exec."""
+        text = stream(
+            self.backend.api.core.connect_get_namespaced_pod_exec,
+            pod,
+            self.backend.namespace,
+            container=_COLLECT,
+            command=["sh", "-c", f"tar -C {OUT} -czf - . | base64"],
+            stderr=False,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+        data = base64.b64decode("".join(str(text).split()))
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(out_dir, filter="data")

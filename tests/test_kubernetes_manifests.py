@@ -1,0 +1,164 @@
+"""The Kubernetes backend's own logic, without a cluster: names, manifests, pod states,
+and what a stack needs to run there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace as NS
+from typing import Any
+
+import pytest
+
+from tempstack.backends.kubernetes import manifests, names
+from tempstack.backends.kubernetes.pods import assess
+from tempstack.errors import SpecErrors
+from tempstack.services.base import Container, ReadyCheck
+from tempstack.spec.load import load
+
+
+def test_namespace_names_are_dns_labels_and_unique_per_run() -> None:
+    short = names.namespace("shop-20261121T101010-ab12")
+    assert short == "ts-shop-20261121t101010-ab12"
+    long_a = names.namespace("a" * 40 + "-20261121T101010-ab12")
+    long_b = names.namespace("a" * 40 + "-20261121T101010-ab13")
+    assert len(long_a) <= 63 and long_a != long_b
+    assert names.object_name("My_DB") == "my-db"
+    assert names.object_name("9lives") == "s-9lives"
+    assert names.label_value("bob@example.com") == "bob-example.com"
+    assert len(names.label_value("x" * 100)) == 63
+
+
+def test_secret_values_stay_out_of_the_pod_spec() -> None:
+    spec = Container(
+        image="postgres:15",
+        args=["-c", "port=5432"],
+        env={"POSTGRES_USER": "u", "WEIRD": "$(HOME)"},
+        secret_env={"POSTGRES_PASSWORD": "s3cret"},
+        ready=ReadyCheck(exec=["pg_isready"]),
+        data_dir="/var/lib/postgresql/data",
+    )
+    labels = {names.SERVICE: "db", names.RUN: "r1", names.MANAGED_BY: names.MANAGER}
+    body = manifests.workload(
+        "db",
+        "ns",
+        labels,
+        spec,
+        ports=[5432],
+        secret_name="db-env",
+        aliases={"cache": "10.96.0.9", "db": "10.96.0.8"},
+        grace=5,
+        stateful=True,
+    )
+    assert body["kind"] == "StatefulSet" and body["spec"]["serviceName"] == "db"
+    pod = body["spec"]["template"]["spec"]
+    (main,) = pod["containers"]
+    assert "s3cret" not in repr(body)
+    assert main["envFrom"] == [{"secretRef": {"name": "db-env"}}]
+    assert {"name": "WEIRD", "value": "$$(HOME)"} in main["env"]  # literal, not expanded
+    assert main["readinessProbe"]["exec"] == {"command": ["pg_isready"]}
+    assert main["readinessProbe"]["periodSeconds"] == 1
+    assert pod["volumes"] == [{"name": "data", "emptyDir": {}}]
+    assert pod["automountServiceAccountToken"] is False
+    assert {"ip": "10.96.0.9", "hostnames": ["cache"]} in pod["hostAliases"]
+    assert body["metadata"]["labels"][names.RUN] == "r1"
+    secret = manifests.secret("db-env", "ns", labels, {"POSTGRES_PASSWORD": "s3cret"})
+    assert secret["stringData"] == {"POSTGRES_PASSWORD": "s3cret"}
+
+
+def test_http_probe_and_job_without_retries() -> None:
+    probe = manifests.probe(ReadyCheck(http="/health", port=8080))
+    assert probe["httpGet"] == {"path": "/health", "port": 8080}
+    job = manifests.job("migrate", "ns", {names.RUN: "r"}, {"containers": []}, 30.4)
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["activeDeadlineSeconds"] == 30
+
+
+def _pod(**status: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "conditions": [],
+        "container_statuses": [],
+        "init_container_statuses": [],
+        "phase": "Pending",
+        "reason": None,
+        "message": None,
+    }
+    return NS(metadata=NS(name="web-1"), status=NS(**{**defaults, **status}))
+
+
+def _cs(
+    waiting: str | None = None, terminated: int | None = None, last: int | None = None
+) -> Any:
+    return NS(
+        name="main",
+        image="img",
+        state=NS(
+            waiting=NS(reason=waiting, message="back-off") if waiting else None,
+            terminated=NS(exit_code=terminated, reason="Error") if terminated is not None else None,
+        ),
+        last_state=NS(terminated=NS(exit_code=last, reason="Error") if last is not None else None),
+    )
+
+
+def test_pod_states_are_read_from_the_status() -> None:
+    ready = _pod(conditions=[NS(type="Ready", status="True", reason=None, message=None)])
+    assert assess(ready, job=False).ready
+    pull = assess(_pod(container_statuses=[_cs(waiting="ImagePullBackOff")]), job=False)
+    assert pull.problem is not None and pull.problem.startswith("ImagePullBackOff")
+    crash = assess(_pod(container_statuses=[_cs(waiting="CrashLoopBackOff", last=3)]), job=False)
+    assert crash.problem == "CrashLoopBackOff: the container exited with code 3"
+    assert crash.exit_code == 3
+    unschedulable = _pod(
+        conditions=[
+            NS(type="PodScheduled", status="False", reason="Unschedulable", message="0/1 nodes")
+        ]
+    )
+    assert assess(unschedulable, job=False).problem == "Unschedulable: 0/1 nodes"
+    finished = assess(_pod(container_statuses=[_cs(terminated=7)], phase="Failed"), job=True)
+    assert finished.exit_code == 7 and finished.problem is None
+    running = assess(_pod(container_statuses=[_cs()], phase="Running"), job=True)
+    assert running.exit_code is None and running.problem is None
+
+
+BASE = """
+[stack]
+name = "k"
+backend = "kubernetes"
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "says"),
+    [
+        ('[services.mail]\nkind = "mail"\n', "services.mail.kind", "cannot run on the kubernetes"),
+        ('[services.web]\ncommand = ["x"]\n', "services.web.image", "images.process"),
+        (
+            '[services.web]\ncommand = ["x"]\nimage = "i"\ncwd = "app"\n',
+            "services.web.cwd",
+            "must be absolute",
+        ),
+        (
+            '[services.web]\ncommand = ["x"]\nimage = "i"\nready = { log = "up" }\n',
+            "services.web.ready.log",
+            "log probe",
+        ),
+        (
+            '[stages.ui]\nkind = "playwright"\nwhere = "cluster"\n',
+            "stages.ui.where",
+            "command or pytest",
+        ),
+        ('[stages.t]\nkind = "pytest"\nwhere = "cluster"\n', "stages.t.image", "stage_image"),
+        ('[kubernetes]\nimages = { mail = "x" }\n', "kubernetes.images", "postgres"),
+    ],
+)
+def test_what_cannot_run_on_kubernetes_is_a_check_error(
+    write_stack: Any, body: str, key: str, says: str
+) -> None:
+    with pytest.raises(SpecErrors) as info:
+        load(write_stack(BASE + body))
+    text = str(info.value)
+    assert key in text and says in text, text
+
+
+def test_the_same_file_runs_locally(write_stack: Any) -> None:
+    path: Path = write_stack(BASE.replace("kubernetes", "local") + '[services.m]\nkind = "mail"\n')
+    assert load(path).spec.stack.backend == "local"
