@@ -79,15 +79,14 @@ def _pod(**status: Any) -> Any:
         "container_statuses": [],
         "init_container_statuses": [],
         "phase": "Pending",
+        "pod_ip": None,
         "reason": None,
         "message": None,
     }
     return NS(metadata=NS(name="web-1"), status=NS(**{**defaults, **status}))
 
 
-def _cs(
-    waiting: str | None = None, terminated: int | None = None, last: int | None = None
-) -> Any:
+def _cs(waiting: str | None = None, terminated: int | None = None, last: int | None = None) -> Any:
     return NS(
         name="main",
         image="img",

@@ -102,6 +102,7 @@ class KubernetesBackend(LocalBackend):
         self.namespace = ""
         self.labels: dict[str, str] = {}
         self.aliases: dict[str, str] = {}  # object name -> the Service's cluster IP
+        self.pod_ips: dict[str, str] = {}  # object name -> its ready pod's IP
         self.service_ports: dict[str, int] = {}
         self.ingresses: dict[str, str] = {}  # object name -> preview host
         self.forwards: list[Forward] = []
@@ -172,6 +173,16 @@ class KubernetesBackend(LocalBackend):
         self.service_ports[obj] = port
         return host, port
 
+    def host_aliases(self) -> dict[str, str]:
+        """Service name -> address, for a new pod's ``/etc/hosts``.
+
+        A ready service's pod IP: the Service's cluster IP works only once the endpoints
+        controller and every node's proxy have caught up with the pod's readiness, which
+        a dependent started at that moment would race (a refused connection). Services not
+        ready yet keep their cluster IP.
+        """
+        return {**self.aliases, **self.pod_ips}
+
     def service_host(self, service: str) -> str:
         """How the other pods reach a service: its name, a host alias of its cluster IP."""
         return names.object_name(service)
@@ -202,7 +213,7 @@ class KubernetesBackend(LocalBackend):
         if plan.kind.is_job:
             pod = manifests.pod_spec(
                 [manifests.container(spec, secret_name, ports)],
-                self.aliases,
+                self.host_aliases(),
                 restart="Never",
                 grace=plan.spec.stop_timeout,
             )
@@ -218,7 +229,7 @@ class KubernetesBackend(LocalBackend):
                 spec,
                 ports=ports,
                 secret_name=secret_name,
-                aliases=self.aliases,
+                aliases=self.host_aliases(),
                 grace=plan.spec.stop_timeout,
                 stateful=plan.kind.holds_data,
             )
@@ -262,6 +273,8 @@ class KubernetesBackend(LocalBackend):
         state = self.pods.wait_for(ready, deadline, cancel)
         if state is not None and state.problem:
             raise self.stuck(name, state)
+        if state is not None and state.ip:
+            self.pod_ips[names.object_name(name)] = state.ip
         if state is None:
             if cancel.is_set():
                 return False

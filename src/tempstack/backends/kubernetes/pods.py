@@ -25,12 +25,13 @@ STUCK = frozenset(
         "ImagePullBackOff",
         "ErrImageNeverPull",
         "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
         "RunContainerError",
         "CrashLoopBackOff",
     }
 )
+#: stuck only when something named is missing; otherwise a kubelet cache catching up
+#: ("failed to sync secret cache") that the next attempt gets past
+STUCK_IF_MISSING = frozenset({"CreateContainerConfigError", "CreateContainerError"})
 
 T = TypeVar("T")
 
@@ -41,13 +42,13 @@ class PodState:
     ready: bool = False
     problem: str | None = None  # why it will not become ready by itself
     exit_code: int | None = None  # the main container's, once it has terminated
-    node_ip: str | None = None
+    ip: str | None = None  # the pod's own address, once it has one
 
 
 def assess(pod: Any, job: bool) -> PodState:
     """What a pod's status says: ready, stuck (and why), or exited (for a job)."""
     status = pod.status
-    state = PodState(pod.metadata.name)
+    state = PodState(pod.metadata.name, ip=status.pod_ip)
     for cond in status.conditions or []:
         if cond.type == "Ready" and cond.status == "True":
             state.ready = True
@@ -56,7 +57,10 @@ def assess(pod: Any, job: bool) -> PodState:
     statuses = [*(status.init_container_statuses or []), *(status.container_statuses or [])]
     for cs in statuses:
         waiting = cs.state.waiting if cs.state else None
-        if waiting is not None and waiting.reason in STUCK:
+        missing = waiting is not None and "not found" in (waiting.message or "")
+        if waiting is not None and (
+            waiting.reason in STUCK or (waiting.reason in STUCK_IF_MISSING and missing)
+        ):
             state.problem = f"{waiting.reason}: {waiting.message or cs.image}"
         terminated = cs.state.terminated if cs.state else None
         last = cs.last_state.terminated if cs.last_state else None
@@ -129,11 +133,17 @@ class PodWatch:
                 version = None
 
     def stop(self) -> None:
+        """End the watch now: its open response is closed under the blocked read."""
         self._stopped.set()
-        if self._watch is not None:
-            self._watch.stop()
         with self._cv:
             self._cv.notify_all()
+        if self._watch is not None:
+            self._watch.stop()
+            resp = getattr(self._watch, "_resp", None)
+            if resp is not None:
+                with contextlib.suppress(Exception):
+                    resp.close()
+        self._thread.join(timeout=5)
 
     def of(self, label: str, value: str) -> list[Any]:
         with self._cv:

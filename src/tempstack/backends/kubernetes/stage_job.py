@@ -135,7 +135,11 @@ class ClusterStage:
             {"name": "in", "configMap": {"name": obj}},
         ]
         pod = manifests.pod_spec(
-            [main, keeper], self.backend.aliases, restart="Never", volumes=volumes, init=[init]
+            [main, keeper],
+            self.backend.host_aliases(),
+            restart="Never",
+            volumes=volumes,
+            init=[init],
         )
         deadline_s = None if ctx.deadline is None else max(1.0, ctx.deadline - ctx.now())
         api.batch.create_namespaced_job(
@@ -208,7 +212,9 @@ class ClusterStage:
         return events_of(self.backend.api, self.backend.namespace, pod)[-10:]
 
     def _stream_log(self, pod: str, log: Any, echo: bool) -> None:
-        with contextlib.suppress(Exception):
+        """The stage container's output as it comes, until the container exits."""
+        resp = None
+        try:
             resp = self.backend.api.core.read_namespaced_pod_log(
                 pod,
                 self.backend.namespace,
@@ -223,10 +229,15 @@ class ClusterStage:
                     with contextlib.suppress(OSError):
                         sys.stdout.buffer.write(chunk)
                         sys.stdout.buffer.flush()
+        except Exception as exc:  # the stage's outcome does not depend on its echo
+            log.write(f"tempstack: the log stream broke: {exc}\n".encode())
+        finally:
+            if resp is not None:
+                resp.release_conn()
 
     def _copy_back(self, pod: str, out_dir: Path) -> None:
         """The stage's report files (JUnit, artifacts), as a base64 tar through exec."""
-        text = stream(
+        client = stream(
             self.backend.api.core.connect_get_namespaced_pod_exec,
             pod,
             self.backend.namespace,
@@ -236,7 +247,13 @@ class ClusterStage:
             stdin=False,
             stdout=True,
             tty=False,
+            _preload_content=False,
         )
+        try:  # the client's own preloading call never closes its websocket
+            client.run_forever(timeout=120)
+            text = client.read_all()
+        finally:
+            client.close()
         data = base64.b64decode("".join(str(text).split()))
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(out_dir, filter="data")
