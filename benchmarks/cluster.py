@@ -4,8 +4,10 @@ tempstack brings up postgres + redis + one process service with ``--backend kube
 (namespace, Services, Secrets, StatefulSets, Deployment, watches, port-forwards, the
 databases made through the forward) and tears it down, both without waiting for the
 namespace to go (what a user waits for) and with ``wait``; the peer, in the same process,
-creates the same objects by hand with the same client and waits with a watch until every
-pod is Ready, which is the least any tool must wait. Median of ``--runs`` (5).
+creates the same objects by hand with the same client, in the same order (postgres and
+redis, a watch until their pods are Ready, then the app and a watch again: the pipeline
+our users write with kubectl apply/wait), which is the least any tool must wait. Median
+of ``--runs`` (5).
 
     KUBECONFIG=... python benchmarks/cluster.py --runs 5
 """
@@ -98,34 +100,43 @@ def peer_once(clients: Any, run: int) -> tuple[float, float]:
             ready=ReadyCheck(http="/", port=8080),
         ),
     }
-    for svc, spec in specs.items():
+
+    def create_one(svc: str) -> None:
         body = manifests.workload(
             svc,
             ns,
             {**labels, names.SERVICE: svc},
-            spec,
+            specs[svc],
             ports=[ports[svc]],
             secret_name=None,
             aliases=aliases,
             grace=5,
             stateful=svc != "web",
         )
-        create = (
-            clients.apps.create_namespaced_stateful_set
-            if body["kind"] == "StatefulSet"
-            else clients.apps.create_namespaced_deployment
-        )
-        create(ns, body)
-    ready_pods: set[str] = set()
-    w = watch.Watch()
-    for event in w.stream(clients.core.list_namespaced_pod, ns, timeout_seconds=300):
-        pod = event["object"]
-        ok = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-        svc = (pod.metadata.labels or {}).get(names.SERVICE)
-        if ok and svc:
-            ready_pods.add(svc)
-        if ready_pods == set(ports):
-            w.stop()
+        if body["kind"] == "StatefulSet":
+            clients.apps.create_namespaced_stateful_set(ns, body)
+        else:
+            clients.apps.create_namespaced_deployment(ns, body)
+
+    def wait_ready(wanted: set[str]) -> None:
+        ready_pods: set[str] = set()
+        w = watch.Watch()
+        for event in w.stream(clients.core.list_namespaced_pod, ns, timeout_seconds=300):
+            pod = event["object"]
+            conditions = pod.status.conditions or []
+            ok = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            svc = (pod.metadata.labels or {}).get(names.SERVICE)
+            if ok and svc:
+                ready_pods.add(svc)
+            if wanted <= ready_pods:
+                w.stop()
+
+    # the order the stack asks for, as a hand-written pipeline does it: data services,
+    # wait, then the app, wait
+    for wave in (("db", "cache"), ("web",)):
+        for svc in wave:
+            create_one(svc)
+        wait_ready(set(wave))
     ready = time.monotonic() - started
     t0 = time.monotonic()
     deleted = namespaces.delete(clients, ns, wait=True)

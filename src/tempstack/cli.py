@@ -34,6 +34,7 @@ from tempstack.errors import (
     EXIT_USAGE,
     Interrupted,
     SpecErrors,
+    StartError,
     TempstackError,
     UsageError,
 )
@@ -163,7 +164,8 @@ def check(stack_file: Path | None) -> None:
     for name, stage in loaded.spec.stages.items():
         out.print(f"  stage {name:<10} {stage.kind:<10} {describe_stage(stage)}", markup=False)
     problems = []
-    for name, svc in loaded.spec.services.items():
+    local = loaded.spec.stack.backend == "local"  # a cluster brings its servers in images
+    for name, svc in loaded.spec.services.items() if local else ():
         try:
             KINDS[svc.kind].check_installed(svc, name)
         except TempstackError as exc:
@@ -658,21 +660,32 @@ def gc(dry_run: bool, backend_name: str, kubeconfig: Path | None, context: str |
 
 def _gc_kubernetes(dry_run: bool, kubeconfig: Path | None, context: str | None) -> None:
     from tempstack.backends.kubernetes import namespaces
-    from tempstack.backends.kubernetes.client import connect
+    from tempstack.backends.kubernetes.client import api_message, connect
 
     clients = connect(str(kubeconfig) if kubeconfig else None, context)
     try:
         live = {r.id for r in runs.list_runs() if runs.reapable(r) is None}
         removed = 0
-        for found in namespaces.list_runs(clients):
+        try:
+            found_all = namespaces.list_runs(clients)
+        except Exception as exc:
+            raise StartError(f"could not list namespaces: {api_message(exc)}") from None
+        failed = 0
+        for found in found_all:
             why = namespaces.reapable(found, live)
             if why is None:
                 continue
             verb = "would delete" if dry_run else "deleting"
             err.print(f"{verb} namespace {found.name} (run {found.run_id}): {why}", markup=False)
             if not dry_run:
-                namespaces.delete(clients, found.name)
+                try:
+                    namespaces.delete(clients, found.name)
+                except Exception as exc:  # one refusal never stops the others
+                    err.print(f"could not delete {found.name}: {api_message(exc)}", markup=False)
+                    failed += 1
             removed += 1
+        if failed:
+            sys.exit(EXIT_START_FAILED)
         if removed == 0:
             err.print("nothing to remove", markup=False)
     finally:

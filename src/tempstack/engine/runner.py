@@ -547,11 +547,20 @@ class Engine:
             self._set(name, State.COMPLETED, snapshot="restored")
             return
         self._set(name, State.STARTING)
-        with self._cv:
+        if self.backend.remote:
+            # API calls take a while: not under the lock every thread waits on; an object
+            # made while teardown runs is deleted with the namespace
             if self.cancel.is_set():
                 return
             handle = self.backend.start_service(plan, ctx)
-            self.handles[name] = handle
+            with self._cv:
+                self.handles[name] = handle
+        else:
+            with self._cv:  # never spawn after teardown has looked at the handles
+                if self.cancel.is_set():
+                    return
+                handle = self.backend.start_service(plan, ctx)
+                self.handles[name] = handle
         self._set(name, State.STARTED, pid=handle.pid)
         if kind.is_job:
             assert isinstance(plan.spec, JobService)

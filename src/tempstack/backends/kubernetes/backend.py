@@ -107,6 +107,8 @@ class KubernetesBackend(LocalBackend):
         self.ingresses: dict[str, str] = {}  # object name -> preview host
         self.forwards: list[Forward] = []
         self.kube: dict[str, KubeHandle] = {}
+        self._saved: set[str] = set()  # services whose log is in the run dir
+        self._renewed = 0.0
         self._pods: PodWatch | None = None
         self._report_dir: Path | None = None
         self.deleted_in: float | None = None  # seconds, with --wait
@@ -124,26 +126,48 @@ class KubernetesBackend(LocalBackend):
     # -- lifecycle -------------------------------------------------------------------------
     def open(self, run_id: str, stack: str, stack_file: Path, report_dir: Path) -> None:
         self.clients = connect(self.kubeconfig, self.context)
-        check_reachable(self.clients)
+        try:
+            check_reachable(self.clients)
+        except BaseException:
+            self.clients.close()
+            raise
         super().open(run_id, stack, stack_file, report_dir)
+        try:
+            self._open_namespace(run_id, stack, report_dir)
+        except BaseException:  # nothing half-made stays: the namespace, if any, goes too
+            self.close()
+            raise
+
+    def _open_namespace(self, run_id: str, stack: str, report_dir: Path) -> None:
+        clients = self.api
         self._report_dir = report_dir
         self.namespace = names.namespace(run_id)
         self.labels = namespaces.labels(run_id, stack, time.time() + self.expiry)
         self.record(
             kubernetes={
                 "namespace": self.namespace,
-                "kubeconfig": self.clients.kubeconfig,
-                "context": self.context,
-                "server": self.clients.api.configuration.host,
+                # resolved now: a later ``use-context`` must not send the cleanup elsewhere
+                "kubeconfig": clients.kubeconfig,
+                "context": clients.context,
+                "server": clients.api.configuration.host,
             }
         )
         try:
-            namespaces.create(self.clients, self.namespace, self.labels)
-        except ApiException as exc:
+            namespaces.create(clients, self.namespace, self.labels)
+        except Exception as exc:
+            self.namespace = ""  # not ours to delete (a 409 means someone else's)
             raise StartError(
-                f"could not create namespace {self.namespace}: {api_message(exc)}"
+                f"could not create namespace {names.namespace(run_id)}: {api_message(exc)}"
             ) from None
-        self._pods = PodWatch(self.clients, self.namespace)
+        self._renewed = time.monotonic()
+        self._pods = PodWatch(clients, self.namespace, tick=self._renew_expiry)
+
+    def _renew_expiry(self) -> None:
+        """A live run's namespace never looks expired to ``gc``, however long it runs."""
+        if time.monotonic() - self._renewed < self.expiry / 4:
+            return
+        self._renewed = time.monotonic()
+        namespaces.set_expiry(self.api, self.namespace, time.time() + self.expiry)
 
     def object_labels(self, service: str, key: str = names.SERVICE) -> dict[str, str]:
         return {
@@ -321,10 +345,17 @@ class KubernetesBackend(LocalBackend):
         return None
 
     def save_log(self, name: str) -> None:
+        self._saved.add(name)
         text = self._pod_log(name, None)
         if text is not None:
             path = super().log_path(name)
             path.write_text(text)
+
+    def log_path(self, service: str) -> Path:
+        """The service's log, fetched from its pod the first time (a kept run was not stopped)."""
+        if service in self.kube and service not in self._saved:
+            self.save_log(service)
+        return super().log_path(service)
 
     def log_tail(self, service: str, lines: int) -> list[str]:
         if service not in self.kube:
@@ -346,11 +377,13 @@ class KubernetesBackend(LocalBackend):
         )
         pods = []
         for pod in list(self.pods.pods.values()):
-            problem = assess(pod, job=names.SERVICE not in (pod.metadata.labels or {})).problem
+            job = "job-name" in (pod.metadata.labels or {})  # set by the Job controller
+            problem = assess(pod, job=job).problem
             pods.append(f"{pod.metadata.name}\t{pod.status.phase}\t{problem or ''}")
         (out / "pods.tsv").write_text("".join(f"{p}\n" for p in pods))
         for name in self.kube:
-            self.save_log(name)
+            if name not in self._saved:  # stopped services saved theirs already
+                self.save_log(name)
 
     def close(self, *, keep_until: float | None = None) -> None:
         for forward in self.forwards:

@@ -13,10 +13,11 @@ from typing import Any
 from tempstack.errors import StartError, UsageError
 
 try:
-    from kubernetes import client as k8s
-    from kubernetes import config as k8s_config
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
+
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
 except ImportError:  # pragma: no cover - exercised only without the extra installed
     raise UsageError(
         "the kubernetes backend needs the kubernetes client: pip install 'tempstack[kubernetes]'"
@@ -47,12 +48,17 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Client
     Inside a pod with no kubeconfig, the pod's service account is used.
     """
     path = kubeconfig or os.environ.get("KUBECONFIG") or None
+    if path is not None and os.pathsep not in path:
+        path = os.path.abspath(path)  # recorded for a cleanup that may run elsewhere
     try:
         if path is None and "KUBERNETES_SERVICE_HOST" in os.environ:
             k8s_config.load_incluster_config()
             api = k8s.ApiClient()
         else:
             api = k8s_config.new_client_from_config(config_file=path, context=context)
+            if context is None:  # the current one, by name: it may change later
+                _, active = k8s_config.list_kube_config_contexts(config_file=path)
+                context = active["name"] if active else None
     except (ConfigException, OSError) as exc:
         where = path or "~/.kube/config"
         raise UsageError(

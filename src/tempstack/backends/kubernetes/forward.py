@@ -51,6 +51,9 @@ class Forward:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            if self._closed.is_set():
+                conn.close()
+                return
             with self._lock:
                 self._conns.add(conn)
             threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
@@ -83,8 +86,12 @@ class Forward:
 
     def close(self) -> None:
         self._closed.set()
+        # close() alone does not wake a thread blocked in accept(): the port would stay bound
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.listener.close()
+        self._thread.join(timeout=1)
         with self._lock:
             conns = list(self._conns)
         for conn in conns:

@@ -131,13 +131,17 @@ def list_runs(clients: Clients) -> list[Found]:
 def reapable(found: Found, live_runs: set[str]) -> str | None:
     """Why ``gc`` may delete this namespace, or None.
 
-    Expired: always. Run gone: only for runs of this machine, the only place we can tell
-    that a run's process no longer exists.
+    Expired: unless its run is alive here (a live run renews its expiry anyway). Run gone:
+    only for this user's runs on this machine, the only place we can tell that a run's
+    process no longer exists.
     """
     if found.phase == "Terminating":
         return None
+    ours = found.host == names.this_host() and found.owner == names.owner()
+    if ours and found.run_id in live_runs:
+        return None  # alive here, whatever its label says
     if found.expired:
         return "expired"
-    if found.host == names.this_host() and found.run_id not in live_runs:
+    if ours:
         return "its run is gone"
     return None

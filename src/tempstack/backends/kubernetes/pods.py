@@ -83,9 +83,12 @@ def assess(pod: Any, job: bool) -> PodState:
 class PodWatch:
     """The run's pods, kept current by one watch, with waiters woken on every change."""
 
-    def __init__(self, clients: Clients, namespace: str) -> None:
+    def __init__(
+        self, clients: Clients, namespace: str, tick: Callable[[], None] | None = None
+    ) -> None:
         self.clients = clients
         self.namespace = namespace
+        self.tick = tick  # called each time the watch is renewed (about once a minute)
         self.pods: dict[str, Any] = {}
         self._cv = threading.Condition()
         self._stopped = threading.Event()
@@ -103,7 +106,12 @@ class PodWatch:
                         self.pods = {p.metadata.name: p for p in listed.items}
                         self._cv.notify_all()
                     version = listed.metadata.resource_version
+                if self.tick is not None:
+                    with contextlib.suppress(Exception):
+                        self.tick()
                 self._watch = watch.Watch()
+                if self._stopped.is_set():  # stop() came before this watch existed
+                    return
                 for event in self._watch.stream(
                     self.clients.core.list_namespaced_pod,
                     self.namespace,
@@ -137,13 +145,16 @@ class PodWatch:
         self._stopped.set()
         with self._cv:
             self._cv.notify_all()
-        if self._watch is not None:
-            self._watch.stop()
-            resp = getattr(self._watch, "_resp", None)
-            if resp is not None:
-                with contextlib.suppress(Exception):
-                    resp.close()
-        self._thread.join(timeout=5)
+        deadline = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            current = self._watch
+            if current is not None:
+                current.stop()
+                resp = getattr(current, "_resp", None)
+                if resp is not None:
+                    with contextlib.suppress(Exception):
+                        resp.close()
+            self._thread.join(timeout=0.1)
 
     def of(self, label: str, value: str) -> list[Any]:
         with self._cv:

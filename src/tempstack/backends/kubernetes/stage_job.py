@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import io
 import sys
 import tarfile
@@ -23,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.stream import stream
 
 from tempstack.backends.kubernetes import manifests, names
+from tempstack.backends.kubernetes.client import api_message
 from tempstack.backends.kubernetes.pods import assess
+from tempstack.errors import TempstackError
 from tempstack.stages.outcome import Status
 from tempstack.stages.process import Finished, StageContext
 
@@ -68,6 +71,7 @@ class ClusterStage:
         self.backend = backend
         self.image = image
         self.env = env
+        self._following: Any = None  # the open log stream, closed to stop its reader
 
     def __call__(self, ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
         ctx.out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,8 +79,10 @@ class ClusterStage:
         with ctx.log_path.open("ab") as log:
             try:
                 code, status, error = self._run(ctx, [_mapped(a, ctx) for a in argv], cwd, log)
+            except TempstackError:  # interrupted (SIGTERM, Ctrl-C): the run ends, not the stage
+                raise
             except Exception as exc:
-                code, status, error = None, Status.ERROR, f"{type(exc).__name__}: {exc}"
+                code, status, error = None, Status.ERROR, api_message(exc)
                 log.write(f"tempstack: {error}\n".encode())
         return Finished(start, ctx.now(), code, status, error)
 
@@ -96,7 +102,9 @@ class ClusterStage:
                 f"the stack directory is {len(archive) // 1024} KiB compressed; an in-cluster "
                 f"stage takes at most {MAX_ARCHIVE // 1024} KiB: put the tests in the image",
             )
-        obj = names.object_name(f"stage-{ctx.name}-{ctx.attempt}")[:50]
+        full = names.object_name(f"stage-{ctx.name}-{ctx.attempt}")
+        digest = hashlib.sha1(full.encode()).hexdigest()[:6]
+        obj = full if len(full) <= 50 else f"{full[:43].rstrip('-')}-{digest}"
         labels = self.backend.object_labels(obj, names.STAGE)
         api.core.create_namespaced_config_map(
             ns,
@@ -184,6 +192,15 @@ class ClusterStage:
             target=self._stream_log, args=(state.name, log, ctx.echo), daemon=True
         )
         follower.start()
+        try:
+            return self._finish(ctx, obj, deadline, follower)
+        finally:  # the follower writes to ``log``, which closes when we return
+            self._stop_following(follower)
+
+    def _finish(
+        self, ctx: StageContext, obj: str, deadline: float | None, follower: threading.Thread
+    ) -> tuple[int | None, Status | None, str | None]:
+        pods = self.backend.pods
 
         def ended() -> Any:
             pod = self._pod(obj)
@@ -211,11 +228,19 @@ class ClusterStage:
 
         return events_of(self.backend.api, self.backend.namespace, pod)[-10:]
 
+    def _stop_following(self, follower: threading.Thread) -> None:
+        """A finished stage's stream has ended already; a cut one's is closed under it."""
+        resp = self._following
+        if follower.is_alive() and resp is not None:
+            with contextlib.suppress(Exception):
+                resp.close()  # wakes the blocked read
+            follower.join(timeout=5)
+
     def _stream_log(self, pod: str, log: Any, echo: bool) -> None:
         """The stage container's output as it comes, until the container exits."""
         resp = None
         try:
-            resp = self.backend.api.core.read_namespaced_pod_log(
+            resp = self._following = self.backend.api.core.read_namespaced_pod_log(
                 pod,
                 self.backend.namespace,
                 container=manifests.MAIN,
@@ -230,10 +255,12 @@ class ClusterStage:
                         sys.stdout.buffer.write(chunk)
                         sys.stdout.buffer.flush()
         except Exception as exc:  # the stage's outcome does not depend on its echo
-            log.write(f"tempstack: the log stream broke: {exc}\n".encode())
+            with contextlib.suppress(ValueError):  # the log closed: we were told to stop
+                log.write(f"tempstack: the log stream broke: {exc}\n".encode())
         finally:
             if resp is not None:
-                resp.release_conn()
+                resp.close()  # never back into the pool half-read
+            self._following = None
 
     def _copy_back(self, pod: str, out_dir: Path) -> None:
         """The stage's report files (JUnit, artifacts), as a base64 tar through exec."""
