@@ -161,3 +161,17 @@ def test_what_cannot_run_on_kubernetes_is_a_check_error(
 def test_the_same_file_runs_locally(write_stack: Any) -> None:
     path: Path = write_stack(BASE.replace("kubernetes", "local") + '[services.m]\nkind = "mail"\n')
     assert load(path).spec.stack.backend == "local"
+
+
+def test_credentials_in_a_command_move_to_the_secret() -> None:
+    url = "postgresql://u_1:s3cretpassw0rd@db:5432/app"
+    argv, env = manifests.hide_secrets(["migrate", "--db", url, "--x", "plain"], {"s3cretpassw0rd"})
+    assert argv == [
+        "migrate",
+        "--db",
+        "postgresql://u_1:$(TS_SECRET_0)@db:5432/app",
+        "--x",
+        "plain",
+    ]
+    assert env == {"TS_SECRET_0": "s3cretpassw0rd"}
+    assert manifests.hide_secrets(["echo", "hi"], {"s3cretpassw0rd"}) == (["echo", "hi"], {})

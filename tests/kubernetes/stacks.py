@@ -37,7 +37,9 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_f
 """
 
 MIGRATE = (
-    "import os, psycopg\n"
+    "import os, sys, psycopg\n"
+    "# the password came as an argument: the kubelet expanded it from the Secret\n"
+    "assert sys.argv[1] == os.environ['DATABASE_URL'].split(':')[2].split('@')[0], sys.argv\n"
     "with psycopg.connect(os.environ['DATABASE_URL']) as c:\n"
     "    c.execute('CREATE TABLE items (id serial PRIMARY KEY, name text)')\n"
     "    c.execute(\"INSERT INTO items (name) VALUES ('apple'), ('pear')\")\n"
@@ -77,7 +79,7 @@ kind = "redis"
 
 [services.migrate]
 kind = "job"
-command = ["python3", "-c", {json.dumps(MIGRATE)}]
+command = ["python3", "-c", {json.dumps(MIGRATE)}, "${{db.password}}"]
 env = {{ DATABASE_URL = "${{db.url}}" }}
 depends_on = ["db"]
 

@@ -90,6 +90,11 @@ def test_namespace_is_labelled_and_services_reach_each_other(
         assert {o.metadata.name for o in kinds["StatefulSet"]} == {"db", "cache"}
         assert {o.metadata.name for o in kinds["Deployment"]} == {"web"}
         assert {o.metadata.name for o in kinds["Job"]} == {"migrate"}
+        # a password in a command is not in the Job's spec, only in its Secret
+        (job,) = kinds["Job"]
+        command = job.spec.template.spec.containers[0].command
+        assert run.env["DB_PASSWORD"] not in repr(command)
+        assert command[-1] == "$(TS_SECRET_0)"
         for objects in kinds.values():
             for obj in objects:
                 assert obj.metadata.labels[names.RUN] == run.id, obj.metadata.name

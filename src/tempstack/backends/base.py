@@ -39,6 +39,8 @@ class Backend(Protocol):
     #: services run where tempstack has neither their files nor their pids (a cluster):
     #: kinds render containers, readiness comes from the backend, exports differ inside
     remote: bool
+    #: remote backends keep these credentials out of what they send in plain text
+    secret_values: set[str]
 
     def open(self, run_id: str, stack: str, stack_file: Path, report_dir: Path) -> None:
         """Create the run's home and record it before anything else is created."""

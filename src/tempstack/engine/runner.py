@@ -308,6 +308,10 @@ class Engine:
                 remote=remote,
                 image=images.get(plan.spec.kind),
             )
+        if self.backend.remote:
+            self.backend.secret_values.update(
+                v for p in self.plans.values() for v in p.secrets.values() if v
+            )
         self.backend.record(
             ports={
                 **{n: p.port for n, p in self.plans.items()},

@@ -109,6 +109,8 @@ class KubernetesBackend(LocalBackend):
         self.kube: dict[str, KubeHandle] = {}
         self._saved: set[str] = set()  # services whose log is in the run dir
         self._renewed = 0.0
+        #: every generated or given credential of the run, kept out of pod specs
+        self.secret_values: set[str] = set()
         self._pods: PodWatch | None = None
         self._report_dir: Path | None = None
         self.deleted_in: float | None = None  # seconds, with --wait
@@ -224,6 +226,9 @@ class KubernetesBackend(LocalBackend):
         name = plan.name
         obj = names.object_name(name)
         spec = plan.kind.container(plan, ctx)
+        if spec.command is not None:  # (a kind's own args may use $(VAR) on purpose)
+            spec.command, hidden = manifests.hide_secrets(spec.command, self.secret_values)
+            spec.secret_env.update(hidden)
         labels = self.object_labels(name)
         self.record_service(name, status="spawning", image=spec.image, object=obj)
         secret_name = None

@@ -8,6 +8,7 @@ Services' cluster IPs, so a cluster without DNS add-ons works the same.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from tempstack.backends.kubernetes import names
@@ -67,6 +68,25 @@ def service(name: str, ns: str, labels: dict[str, str], ports: list[int]) -> Man
 def _escape(value: str) -> str:
     """The kubelet expands ``$(VAR)`` in env values; ours are literal."""
     return value.replace("$(", "$$(")
+
+
+def hide_secrets(
+    argv: list[str], secrets: Iterable[str], prefix: str = "TS_SECRET"
+) -> tuple[list[str], dict[str, str]]:
+    """Credentials inside a command moved to variables the kubelet expands from the Secret.
+
+    ``${db.url}`` in a command would otherwise stand in the Deployment's spec in plain
+    text, readable by anyone who may list workloads.
+    """
+    env: dict[str, str] = {}
+    out = list(argv)
+    for value in sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True):
+        if not any(value in arg for arg in out):
+            continue
+        name = f"{prefix}_{len(env)}"
+        env[name] = value
+        out = [arg.replace(value, f"$({name})") for arg in out]
+    return out, env
 
 
 def probe(check: ReadyCheck) -> dict[str, Any]:

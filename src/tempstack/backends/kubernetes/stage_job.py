@@ -112,7 +112,9 @@ class ClusterStage:
                 obj, ns, labels, {"files.tgz": base64.b64encode(archive).decode()}
             ),
         )
-        api.core.create_namespaced_secret(ns, manifests.secret(f"{obj}-env", ns, labels, self.env))
+        argv, hidden = manifests.hide_secrets(argv, self.backend.secret_values)
+        env = {**self.env, **hidden}
+        api.core.create_namespaced_secret(ns, manifests.secret(f"{obj}-env", ns, labels, env))
         mounts = [{"name": "work", "mountPath": WORK}, {"name": "out", "mountPath": OUT}]
         main = {
             "name": manifests.MAIN,

@@ -46,6 +46,7 @@ class LocalBackend:
         self._closing = threading.Event()
         self._spawn_lock = threading.Lock()
         self._handles: dict[str, LocalProcess] = {}
+        self.secret_values: set[str] = set()  # nothing here is sent anywhere in plain text
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
