@@ -343,7 +343,11 @@ class Engine:
 
         if self.backend.remote:  # the data lives in the cluster: nothing to copy here
             if any(isinstance(s, JobService) and s.snapshot for s in spec.services.values()):
-                self.journal.event("snapshot.unsupported", backend=self.backend.name)
+                self.journal.event(
+                    "snapshot.unsupported",
+                    error=f"seeded snapshots are not used on the {self.backend.name} backend "
+                    "(the data lives there); the jobs run",
+                )
             self._snapshot_done.set()
             return
         plan = snapshots.plan_snapshot(

@@ -113,7 +113,13 @@ def profile_lines(journal: Journal) -> list[Text]:
     return lines
 
 
-_WARNED = {"snapshot.error", "service.seed_error", "profile.error", "teardown.error"}
+_WARNED = {
+    "snapshot.error",
+    "snapshot.unsupported",
+    "service.seed_error",
+    "profile.error",
+    "teardown.error",
+}
 
 
 def print_run_result(result: RunResult) -> None:

@@ -6,6 +6,7 @@ without it gives a one-line usage error instead of a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -80,8 +81,6 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Client
 def api_message(exc: BaseException) -> str:
     """One line from an API error: the server's message, not the whole HTTP response."""
     if isinstance(exc, ApiException):
-        import json
-
         try:
             body = json.loads(exc.body or "{}")
             return f"{exc.status} {body.get('reason') or exc.reason}: {body.get('message', '')}"

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes import watch
 from tempstack.backends.kubernetes import manifests, names
 from tempstack.backends.kubernetes.client import ApiException, Clients, connect
 
@@ -59,8 +60,6 @@ def delete(clients: Clients, name: str, *, wait: bool = False) -> float | None:
 
 
 def wait_gone(clients: Clients, name: str, started: float) -> float | None:
-    from kubernetes import watch
-
     deadline = started + GONE_TIMEOUT
     while time.monotonic() < deadline:
         try:

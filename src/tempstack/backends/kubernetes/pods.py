@@ -165,6 +165,11 @@ class PodWatch:
                 and p.metadata.deletion_timestamp is None
             ]
 
+    def newest(self, label: str, value: str) -> Any:
+        """The newest live pod carrying ``label=value`` (a replaced pod may linger)."""
+        found = self.of(label, value)
+        return max(found, key=lambda p: p.metadata.creation_timestamp or 0) if found else None
+
     def wait_for(
         self,
         check: Callable[[], T | None],
@@ -188,11 +193,8 @@ class PodWatch:
 
 def service_pod(pods: PodWatch, service: str, job: bool) -> PodState | None:
     """The newest pod of a service (a restarted Deployment may briefly have two)."""
-    found = pods.of(names.SERVICE, names.object_name(service))
-    if not found:
-        return None
-    newest = max(found, key=lambda p: p.metadata.creation_timestamp or 0)
-    return assess(newest, job)
+    newest = pods.newest(names.SERVICE, names.object_name(service))
+    return None if newest is None else assess(newest, job)
 
 
 def events_of(clients: Clients, namespace: str, pod: str | None = None) -> list[str]:

@@ -25,7 +25,7 @@ from kubernetes.stream import stream
 
 from tempstack.backends.kubernetes import manifests, names
 from tempstack.backends.kubernetes.client import api_message
-from tempstack.backends.kubernetes.pods import assess
+from tempstack.backends.kubernetes.pods import assess, events_of
 from tempstack.errors import TempstackError
 from tempstack.stages.outcome import Status
 from tempstack.stages.process import Finished, StageContext
@@ -163,8 +163,7 @@ class ClusterStage:
                 api.batch.delete_namespaced_job(obj, ns, propagation_policy="Background")
 
     def _pod(self, obj: str) -> Any:
-        found = self.backend.pods.of(names.STAGE, obj)
-        return max(found, key=lambda p: p.metadata.creation_timestamp) if found else None
+        return self.backend.pods.newest(names.STAGE, obj)
 
     def _follow(
         self, ctx: StageContext, obj: str, deadline: float | None, log: Any
@@ -226,8 +225,6 @@ class ClusterStage:
         return None, Status.TIMEOUT, "timed out"
 
     def _events(self, pod: str) -> list[str]:
-        from tempstack.backends.kubernetes.pods import events_of
-
         return events_of(self.backend.api, self.backend.namespace, pod)[-10:]
 
     def _stop_following(self, follower: threading.Thread) -> None:
