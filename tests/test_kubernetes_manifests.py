@@ -86,13 +86,19 @@ def _pod(**status: Any) -> Any:
     return NS(metadata=NS(name="web-1"), status=NS(**{**defaults, **status}))
 
 
-def _cs(waiting: str | None = None, terminated: int | None = None, last: int | None = None) -> Any:
+def _cs(
+    waiting: str | None = None,
+    terminated: int | None = None,
+    last: int | None = None,
+    running: bool = False,
+) -> Any:
     return NS(
         name="main",
         image="img",
         state=NS(
             waiting=NS(reason=waiting, message="back-off") if waiting else None,
             terminated=NS(exit_code=terminated, reason="Error") if terminated is not None else None,
+            running=NS(started_at=None) if running else None,
         ),
         last_state=NS(terminated=NS(exit_code=last, reason="Error") if last is not None else None),
     )
@@ -114,8 +120,12 @@ def test_pod_states_are_read_from_the_status() -> None:
     assert assess(unschedulable, job=False).problem == "Unschedulable: 0/1 nodes"
     finished = assess(_pod(container_statuses=[_cs(terminated=7)], phase="Failed"), job=True)
     assert finished.exit_code == 7 and finished.problem is None
-    running = assess(_pod(container_statuses=[_cs()], phase="Running"), job=True)
+    running = assess(_pod(container_statuses=[_cs(running=True)], phase="Running"), job=True)
     assert running.exit_code is None and running.problem is None
+    # the readiness timeout starts once the container has started (its image pulled)
+    assert running.started and finished.started
+    creating = _pod(container_statuses=[_cs(waiting="ContainerCreating")])
+    assert not assess(creating, job=False).started
 
 
 BASE = """
@@ -128,7 +138,7 @@ backend = "kubernetes"
 @pytest.mark.parametrize(
     ("body", "key", "says"),
     [
-        ('[services.mail]\nkind = "mail"\n', "services.mail.kind", "cannot run on the kubernetes"),
+        ('[services.mail]\nkind = "mail"\n', "services.mail.image", "images.servers"),
         ('[services.web]\ncommand = ["x"]\n', "services.web.image", "images.process"),
         (
             '[services.web]\ncommand = ["x"]\nimage = "i"\ncwd = "app"\n',
@@ -146,7 +156,7 @@ backend = "kubernetes"
             "command or pytest",
         ),
         ('[stages.t]\nkind = "pytest"\nwhere = "cluster"\n', "stages.t.image", "stage_image"),
-        ('[kubernetes]\nimages = { mail = "x" }\n', "kubernetes.images", "postgres"),
+        ('[kubernetes]\nimages = { nginx = "x" }\n', "kubernetes.images", "postgres"),
     ],
 )
 def test_what_cannot_run_on_kubernetes_is_a_check_error(
@@ -175,3 +185,62 @@ def test_credentials_in_a_command_move_to_the_secret() -> None:
     ]
     assert env == {"TS_SECRET_0": "s3cretpassw0rd"}
     assert manifests.hide_secrets(["echo", "hi"], {"s3cretpassw0rd"}) == (["echo", "hi"], {})
+
+
+def test_a_server_kind_runs_with_its_config_in_a_config_map_and_its_secrets_apart(
+    tmp_path: Path,
+) -> None:
+    """The s3 fake on a cluster: spec and routes readable, generated keys only in a Secret,
+    tempstack's code unpacked by an init container onto the server's PYTHONPATH."""
+    from tempstack.services.base import CODE_DIR, PrepareContext, ServicePlan
+    from tempstack.services.kinds import KINDS
+    from tempstack.spec.outside import S3Service
+
+    kind = KINDS["s3"]
+    spec = S3Service(buckets=["uploads"])
+    plan = ServicePlan("files", spec, kind, "127.0.0.1", 9000, kind.make_secrets(spec))
+    plan.exports = kind.exports(plan)
+    inner = kind.exports(ServicePlan("files", spec, kind, "files", 9000, plan.secrets))
+    ctx = PrepareContext(
+        run_id="r1",
+        workdir=tmp_path,
+        stack_dir=tmp_path,
+        cache_dir=tmp_path,
+        base_env={},
+        remote=True,
+        image="servers:1",
+        inner_exports=inner,
+    )
+    box = kind.container(plan, ctx)
+    secret_key = plan.secrets["secret_key"]
+    assert secret_key not in box.files["config.json"]
+    assert '"host": "0.0.0.0"' in box.files["config.json"]  # listens on the pod's addresses
+    assert "uploads" in box.files["config.json"]
+    assert secret_key in box.secret_files["secrets.json"]
+    assert '"url": "http://files:9000"' in box.secret_files["secrets.json"]
+    assert box.ready == ReadyCheck(http="/__tempstack/health", port=9000)
+
+    body = manifests.workload(
+        "files",
+        "ns",
+        {names.SERVICE: "files", names.RUN: "r1"},
+        box,
+        ports=[9000],
+        secret_name=None,
+        aliases={},
+        grace=5,
+        stateful=False,
+    )
+    pod = body["spec"]["template"]["spec"]
+    assert secret_key not in repr(body)
+    assert {v["name"]: v for v in pod["volumes"]}["secret-files"]["secret"]["secretName"] == (
+        "files-files"
+    )
+    (unpack,) = pod["initContainers"]
+    assert unpack["image"] == "servers:1" and unpack["command"][0] == "tar"
+    (main,) = pod["containers"]
+    assert {"name": "PYTHONPATH", "value": CODE_DIR} in main["env"]
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert mounts["code"] == CODE_DIR and main["command"][-1] in {
+        f"{path}/secrets.json" for path in mounts.values()
+    }

@@ -8,8 +8,9 @@
         --image '{"tags": ["tempstack.local/pause:3.4"], "Entrypoint": ["/pause"]}' ...
 
 Each --image is a JSON object: "tags" (list of names) plus any of the image config keys
-(Env, Entrypoint, Cmd, WorkingDir, User, StopSignal, Labels). All images share the layers,
-bottom first. Layers are stored uncompressed: import is then a plain copy.
+(Env, Entrypoint, Cmd, WorkingDir, User, StopSignal, Labels), and optionally
+"extra_layers" (more layer tars on top, for that image alone). All images share the
+--layer layers, bottom first. Layers are stored uncompressed: import is then a plain copy.
 """
 
 from __future__ import annotations
@@ -54,14 +55,18 @@ def main() -> None:
 
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     now = time.time()
-    layers = [(path, sha256_file(path)) for path in args.layer]
-    diff_ids = [f"sha256:{digest}" for _, digest in layers]
-    layer_names = [f"{digest}/layer.tar" for _, digest in layers]
+    specs = [json.loads(spec_json) for spec_json in args.image]
+    paths = list(args.layer)
+    for spec in specs:
+        paths += [p for p in spec.get("extra_layers", []) if p not in paths]
+    digests = {path: sha256_file(path) for path in paths}
+    layers = [(path, digests[path]) for path in paths]
 
     tmp = args.out + ".tmp"
     manifest = []
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        for (path, digest), name in zip(layers, layer_names, strict=True):
+        for path, digest in layers:
+            name = f"{digest}/layer.tar"
             dir_info = tarfile.TarInfo(digest)
             dir_info.type = tarfile.DIRTYPE
             dir_info.mode = 0o755
@@ -73,9 +78,11 @@ def main() -> None:
             with open(path, "rb") as f:
                 tar.addfile(info, f)
 
-        for spec_json in args.image:
-            spec = json.loads(spec_json)
+        for spec in specs:
             tags = spec.pop("tags")
+            own = list(args.layer) + spec.pop("extra_layers", [])
+            diff_ids = [f"sha256:{digests[p]}" for p in own]
+            layer_names = [f"{digests[p]}/layer.tar" for p in own]
             unknown = set(spec) - set(CONFIG_KEYS)
             if unknown:
                 raise SystemExit(f"unknown image config keys: {sorted(unknown)}")
@@ -87,7 +94,7 @@ def main() -> None:
                 "rootfs": {"type": "layers", "diff_ids": diff_ids},
                 "history": [
                     {"created": created, "created_by": "tempstack scripts/local-k8s"}
-                    for _ in layers
+                    for _ in own
                 ],
             }
             config_bytes = json.dumps(config, sort_keys=True).encode()

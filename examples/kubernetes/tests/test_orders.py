@@ -12,6 +12,14 @@ def test_orders_come_from_the_migrated_database() -> None:
         body = json.loads(resp.read())
     assert body["orders"] == ["apple", "pear"]
     assert body["hits"] >= 1
+    assert body["shipping"] == 4.5  # from the mocked courier API, inside the cluster
+
+
+def test_the_app_asked_the_courier() -> None:
+    url = os.environ["COURIER_ADMIN_URL"] + "/requests?path=/quote"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        calls = json.loads(resp.read())["requests"]
+    assert calls and all(c["method"] == "GET" for c in calls)
 
 
 def test_the_database_is_reachable_directly() -> None:

@@ -52,6 +52,7 @@ from tempstack.spec.model import (
     ProcessService,
     ServiceSpec,
 )
+from tempstack.spec.placement import image_for
 
 LOG_TAIL_LINES = 30
 PROXY = "_proxy"  # the recording proxy's directory and log name (not a valid service name)
@@ -288,7 +289,6 @@ class Engine:
                 k: self.resolve_text(v, None, inner=True) for k, v in self.loaded.spec.env.items()
             }
         self.inner_top = top
-        images: dict[str, str] = {str(k): v for k, v in self.loaded.spec.kubernetes.images.items()}
         for name, plan in self.plans.items():
             plan.spec = self._resolve_spec(plan.spec, name)
             own: dict[str, str] = {}
@@ -306,7 +306,8 @@ class Engine:
                 else {**self.base_env, **own},
                 record_dir=self.backend.record_dir,
                 remote=remote,
-                image=images.get(plan.spec.kind),
+                image=image_for(self.loaded.spec, plan.spec),
+                inner_exports=self.inner_exports[name],
             )
         if self.backend.remote:
             self.backend.secret_values.update(

@@ -25,10 +25,14 @@ class ServerConfig:
 
 
 def load(argv: list[str] | None = None) -> ServerConfig:
+    """``CONFIG.json [SECRETS.json]``: on a cluster the credentials and exports come in a
+    second file (from a Secret), the rest in the first (from a ConfigMap)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage: python -m tempstack.servers.<kind> CONFIG.json")
+    if len(args) not in (1, 2):
+        raise SystemExit("usage: python -m tempstack.servers.<kind> CONFIG.json [SECRETS.json]")
     data = json.loads(Path(args[0]).read_text())
+    if len(args) == 2:
+        data.update(json.loads(Path(args[1]).read_text()))
     return ServerConfig(
         service=data["service"],
         run_id=data["run_id"],

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from tempstack.spec.model import ServiceSpec
 
 HOST = "127.0.0.1"
+#: where a container for a remote backend finds what the backend mounts for it
+CONFIG_DIR = "/tempstack/config"  # ``Container.files`` (a ConfigMap)
+SECRET_DIR = "/tempstack/secret"  # ``Container.secret_files`` (a Secret)
+CODE_DIR = "/tempstack/code"  # tempstack's own package, when ``ships_code``
 RUN_ID_VAR = "TEMPSTACK_RUN_ID"
 #: Set only on processes tempstack itself starts. ``tempstack env`` exports
 #: TEMPSTACK_RUN_ID to harness shells, so that variable alone would make a harness (and the
@@ -91,6 +95,11 @@ class Container:
     workdir: str | None = None
     ready: ReadyCheck | None = None
     data_dir: str | None = None  # a scratch volume mounted here (the data dies with the run)
+    files: dict[str, str] = field(default_factory=dict)  # name -> text, under CONFIG_DIR
+    secret_files: dict[str, str] = field(default_factory=dict)  # ... under SECRET_DIR
+    #: tempstack's package, the caller's version, unpacked under CODE_DIR, so the image
+    #: needs only the dependencies and never disagrees with the caller about a format
+    ships_code: bool = False
 
 
 @dataclass
@@ -113,6 +122,9 @@ class PrepareContext:
     #: cluster): reach it only through its exports, which point at a forwarded port
     remote: bool = False
     image: str | None = None  # ``[kubernetes] images.<kind>``
+    #: the service's exports as the cluster sees them (``http://files:9000``), for a kind
+    #: whose server must know its own address there (the OIDC issuer)
+    inner_exports: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceKind(Protocol):

@@ -4,6 +4,10 @@ The kind writes the validated spec, its ports and secrets to ``config.json`` in 
 service's directory and runs ``python -m tempstack.servers.<module> config.json``. The
 server answers ``GET /__tempstack/health`` with 200 only once it is fully set up (buckets
 created, SMTP listening), which is the readiness probe.
+
+On Kubernetes the same server runs in a container: ``config.json`` without the
+credentials comes from a ConfigMap (the spec, mock routes included), the credentials and
+exports as ``secrets.json`` from a Secret, and tempstack's code from the run itself.
 """
 
 from __future__ import annotations
@@ -16,8 +20,20 @@ from typing import Any
 from tempstack.errors import MissingBinaryError
 from tempstack.readiness.http import HttpProbe
 from tempstack.servers.config import HEALTH_PATH
-from tempstack.services.base import KindDefaults, Launch, PrepareContext, ServicePlan
+from tempstack.services.base import (
+    CODE_DIR,
+    CONFIG_DIR,
+    SECRET_DIR,
+    Container,
+    KindDefaults,
+    Launch,
+    PrepareContext,
+    ReadyCheck,
+    ServicePlan,
+)
 from tempstack.spec.model import ServiceSpec
+
+WORKDIR = "/tempstack/work"  # the server's scratch directory in its container
 
 
 class ServerKind(KindDefaults):
@@ -45,19 +61,26 @@ class ServerKind(KindDefaults):
         """The spec as the server reads it; kinds add what the spec alone does not hold."""
         return plan.spec.model_dump(mode="json", by_alias=True)
 
-    def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
-        path = ctx.workdir / "config.json"
-        document = {
+    def _document(
+        self, plan: ServicePlan, ctx: PrepareContext, host: str, workdir: str
+    ) -> dict[str, Any]:
+        """``config.json``; on a cluster the server listens on the pod's addresses and knows
+        itself by the name other pods use."""
+        return {
             "service": plan.name,
             "run_id": ctx.run_id,
-            "host": plan.host,
+            "host": host,
             "port": plan.port,
-            "ports": plan.ports,
+            "ports": {k: v for k, v in plan.ports.items() if k != "proxy"},
             "secrets": plan.secrets,
-            "exports": plan.exports,
-            "workdir": str(ctx.workdir),
+            "exports": ctx.inner_exports if ctx.remote else plan.exports,
+            "workdir": workdir,
             "spec": self.config(plan, ctx),
         }
+
+    def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
+        path = ctx.workdir / "config.json"
+        document = self._document(plan, ctx, plan.host, str(ctx.workdir))
         path.write_text(json.dumps(document, indent=2))
         path.chmod(0o600)  # it holds the generated secrets
         spec = plan.spec
@@ -67,6 +90,29 @@ class ServerKind(KindDefaults):
             cwd=ctx.workdir,
             stop_signal=spec.stop_signal,
             stop_timeout=spec.stop_timeout,
+        )
+
+    def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
+        image = getattr(plan.spec, "image", None) or ctx.image
+        assert image is not None, "checked by spec.placement"
+        document = self._document(plan, ctx, "0.0.0.0", WORKDIR)
+        private = {k: document.pop(k) for k in ("secrets", "exports")}
+        return Container(
+            image=image,
+            command=[
+                "python3",
+                "-m",
+                f"tempstack.servers.{self.module}",
+                f"{CONFIG_DIR}/config.json",
+                f"{SECRET_DIR}/secrets.json",
+            ],
+            env={"PYTHONPATH": CODE_DIR, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+            workdir=WORKDIR,
+            ready=ReadyCheck(http=HEALTH_PATH, port=plan.port),
+            data_dir=WORKDIR,
+            files={"config.json": json.dumps(document, indent=2)},
+            secret_files={"secrets.json": json.dumps(private, indent=2)},
+            ships_code=True,
         )
 
     def probe(self, plan: ServicePlan, ctx: PrepareContext) -> HttpProbe:

@@ -37,14 +37,18 @@ class StackMeta(Strict):
     ) = None
 
 
+ImageKey = Literal[
+    "postgres", "redis", "process", "job", "s3", "mail", "http-mock", "oidc", "servers"
+]
+
+
 class KubernetesSpec(Strict):
     """``[kubernetes]``: what only the Kubernetes backend reads."""
 
-    #: image per built-in kind (``postgres``, ``redis``, ``process``, ``job``); a service's
-    #: own ``image`` wins
-    images: dict[
-        Literal["postgres", "redis", "process", "job"], Annotated[str, Field(min_length=1)]
-    ] = Field(default_factory=dict)
+    #: image per built-in kind; ``servers`` is the one for every kind served by tempstack's
+    #: own servers (s3, mail, http-mock, oidc) that has none of its own. A service's own
+    #: ``image`` wins
+    images: dict[ImageKey, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     #: the image in-cluster stages run in when they name none
     stage_image: str | None = None
 

@@ -35,6 +35,14 @@ def _region(name: str) -> str:
 S3Method = Literal["GET", "PUT", "POST", "DELETE", "HEAD"]
 
 
+class ServerServiceBase(ServiceBase):
+    """What the kinds served by tempstack's own Python servers have in common."""
+
+    #: Kubernetes only: an image with Python 3.11+ and tempstack's dependencies; the run
+    #: brings tempstack's own code
+    image: Annotated[str, Field(min_length=1)] | None = None
+
+
 class CorsRule(Strict):
     allowed_origins: Annotated[list[str], Field(min_length=1)] = ["*"]
     allowed_methods: Annotated[list[S3Method], Field(min_length=1)] = [
@@ -56,7 +64,7 @@ class Bucket(Strict):
     cors: bool | list[CorsRule] = False  # true: one rule allowing any origin
 
 
-class S3Service(ServiceBase):
+class S3Service(ServerServiceBase):
     kind: Literal["s3"] = "s3"
     buckets: list[BucketName | Bucket] = Field(default_factory=list)
     region: Annotated[str, AfterValidator(_region)] = "us-east-1"
@@ -75,13 +83,13 @@ class S3Service(ServiceBase):
         return [Bucket(name=b) if isinstance(b, str) else b for b in self.buckets]
 
 
-class MailService(ServiceBase):
+class MailService(ServerServiceBase):
     kind: Literal["mail"] = "mail"
     max_messages: Annotated[int, Field(ge=1)] = 1000  # oldest are dropped beyond this
     ready_timeout: Duration = 30.0
 
 
-class HttpMockService(ServiceBase):
+class HttpMockService(ServerServiceBase):
     kind: Literal["http-mock"] = "http-mock"
     #: a routes file (TOML or JSON, relative to the stack file) or the routes themselves
     routes: str | list[MockRoute] = Field(default_factory=list)
@@ -160,7 +168,7 @@ class OidcUser(Strict):
         return value
 
 
-class OidcService(ServiceBase):
+class OidcService(ServerServiceBase):
     kind: Literal["oidc"] = "oidc"
     clients: Annotated[list[OidcClient], Field(min_length=1)]
     users: list[OidcUser] = Field(default_factory=list)

@@ -7,11 +7,38 @@ can render to manifests, and needs an image for every command it runs in the clu
 from __future__ import annotations
 
 from tempstack.errors import SpecError
-from tempstack.spec.model import JobService, ProcessService, StackSpec
+from tempstack.spec.model import JobService, ProcessService, ServiceSpec, StackSpec
 
-#: kinds the Kubernetes backend renders; the outside-world fakes still run only locally
-KUBERNETES_KINDS = ("postgres", "redis", "process", "job")
+#: kinds served by tempstack's own servers: on Kubernetes they run in an image that has
+#: Python and tempstack's dependencies (``[kubernetes] images.servers``)
+SERVER_KINDS = ("s3", "mail", "http-mock", "oidc")
+#: kinds that need an image named: they have no official one to default to
+NEEDS_IMAGE = ("process", "job", *SERVER_KINDS)
 CLUSTER_STAGE_KINDS = ("command", "pytest")
+
+
+def image_for(spec: StackSpec, svc: ServiceSpec) -> str | None:
+    """The service's own ``image``, else ``[kubernetes] images.<kind>`` (or ``.servers``)."""
+    own: str | None = getattr(svc, "image", None)
+    if own:
+        return own
+    images: dict[str, str] = {str(k): v for k, v in spec.kubernetes.images.items()}
+    if svc.kind in SERVER_KINDS:
+        return images.get(svc.kind) or images.get("servers")
+    return images.get(svc.kind)
+
+
+def _image_hint(kind: str) -> str:
+    if kind in SERVER_KINDS:
+        return (
+            f"the {kind} service runs tempstack's own server in a container: give "
+            f'image = "..." or [kubernetes] images.servers (or images.{kind}), an image with '
+            "Python 3.11+ and `pip install tempstack` (the run brings tempstack's code)"
+        )
+    return (
+        f"the kubernetes backend runs the command in a container: give "
+        f'image = "..." or [kubernetes] images.{kind}'
+    )
 
 
 def placement_errors(spec: StackSpec, backend: str, file: str, prefix: str) -> list[SpecError]:
@@ -22,29 +49,11 @@ def placement_errors(spec: StackSpec, backend: str, file: str, prefix: str) -> l
         return ".".join(p for p in (prefix, *parts) if p)
 
     errors: list[SpecError] = []
-    images = spec.kubernetes.images
     for name, svc in spec.services.items():
-        if svc.kind not in KUBERNETES_KINDS:
-            errors.append(
-                SpecError(
-                    file,
-                    key("services", name, "kind"),
-                    f"a {svc.kind} service cannot run on the kubernetes backend; kinds it "
-                    f"runs: {', '.join(KUBERNETES_KINDS)} (use --backend local)",
-                )
-            )
-            continue
+        if svc.kind in NEEDS_IMAGE and image_for(spec, svc) is None:
+            errors.append(SpecError(file, key("services", name, "image"), _image_hint(svc.kind)))
         if not isinstance(svc, ProcessService | JobService):
             continue
-        if svc.image is None and svc.kind not in images:
-            errors.append(
-                SpecError(
-                    file,
-                    key("services", name, "image"),
-                    f"the kubernetes backend runs the command in a container: give "
-                    f'image = "..." or [kubernetes] images.{svc.kind}',
-                )
-            )
         if svc.cwd is not None and not svc.cwd.startswith("/"):
             errors.append(
                 SpecError(

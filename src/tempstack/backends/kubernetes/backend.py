@@ -9,6 +9,7 @@ namespace; if this process is killed, the reaper deletes the namespace, and ``te
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 import time
@@ -16,16 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from tempstack._files import tail
-from tempstack.backends.kubernetes import manifests, names, namespaces
+from tempstack.backends.kubernetes import archives, manifests, names, namespaces
 from tempstack.backends.kubernetes.client import ApiException, Clients, api_message, connect
 from tempstack.backends.kubernetes.client import reachable as check_reachable
 from tempstack.backends.kubernetes.forward import Forward
 from tempstack.backends.kubernetes.pods import PodState, PodWatch, assess, events_of, service_pod
 from tempstack.backends.local import LocalBackend
 from tempstack.errors import StartError
-from tempstack.services.base import PrepareContext, ServicePlan
+from tempstack.services.base import Container, PrepareContext, ServicePlan
 
 LOG_LINES = 200
+#: how long a container may take to start (its image pulled) before its readiness
+#: timeout begins
+PULL_TIMEOUT = 600.0
 
 
 class KubeHandle:
@@ -103,12 +107,14 @@ class KubernetesBackend(LocalBackend):
         self.labels: dict[str, str] = {}
         self.aliases: dict[str, str] = {}  # object name -> the Service's cluster IP
         self.pod_ips: dict[str, str] = {}  # object name -> its ready pod's IP
-        self.service_ports: dict[str, int] = {}
+        self.service_ports: dict[str, list[int]] = {}  # object name -> its Service's ports
         self.ingresses: dict[str, str] = {}  # object name -> preview host
         self.forwards: list[Forward] = []
         self.kube: dict[str, KubeHandle] = {}
         self._saved: set[str] = set()  # services whose log is in the run dir
         self._renewed = 0.0
+        self._code_lock = threading.Lock()
+        self._code_shipped = False
         #: every generated or given credential of the run, kept out of pod specs
         self.secret_values: set[str] = set()
         self._pods: PodWatch | None = None
@@ -181,7 +187,10 @@ class KubernetesBackend(LocalBackend):
     def endpoint(self, service: str, needs_port: bool) -> tuple[str, int | None]:
         """A local port, forwarded to the same port number in the pod, and its Service."""
         host, port = super().endpoint(service, needs_port)
-        if port is None or "." in service:  # ``web.proxy``: the local recording proxy
+        if port is None or service.endswith(".proxy"):  # the local recording proxy
+            return host, port
+        if "." in service:  # ``mail.smtp``: one more port on the service's own Service
+            self._add_port(service.split(".", 1)[0], port)
             return host, port
         obj = names.object_name(service)
         if obj in self.aliases:  # ``my_db`` and ``my-db``
@@ -196,8 +205,19 @@ class KubernetesBackend(LocalBackend):
                 f"{service}: could not create its Service: {api_message(exc)}"
             ) from None
         self.aliases[obj] = created.spec.cluster_ip
-        self.service_ports[obj] = port
+        self.service_ports[obj] = [port]
         return host, port
+
+    def _add_port(self, service: str, port: int) -> None:
+        obj = names.object_name(service)
+        ports = self.service_ports[obj] = [*self.service_ports[obj], port]
+        body = manifests.service(obj, self.namespace, self.object_labels(service), ports)
+        try:
+            self.api.core.patch_namespaced_service(obj, self.namespace, body)
+        except ApiException as exc:
+            raise StartError(
+                f"{service}: could not add port {port} to its Service: {api_message(exc)}"
+            ) from None
 
     def host_aliases(self) -> dict[str, str]:
         """Service name -> address, for a new pod's ``/etc/hosts``.
@@ -238,7 +258,8 @@ class KubernetesBackend(LocalBackend):
                 self.namespace,
                 manifests.secret(secret_name, self.namespace, labels, spec.secret_env),
             )
-        ports = [plan.port] if plan.port is not None else []
+        self._create_files(obj, spec, labels)
+        ports = self.service_ports.get(obj, [])
         if plan.kind.is_job:
             pod = manifests.pod_spec(
                 [manifests.container(spec, secret_name, ports)],
@@ -274,12 +295,34 @@ class KubernetesBackend(LocalBackend):
             )
             self.ingresses[obj] = host
         handle = self.kube[name] = KubeHandle(self, name, plan.kind.is_job)
-        if plan.port is not None:
+        for port in ports:
             self.forwards.append(
-                Forward(self.api, self.namespace, self._ready_pod(name), plan.port, plan.port)
+                Forward(self.api, self.namespace, self._ready_pod(name), port, port)
             )
         self.record_service(name, status="started")
         return handle
+
+    def _create_files(self, obj: str, spec: Container, labels: dict[str, str]) -> None:
+        """A service's files (ConfigMap) and secret files (Secret), and tempstack's code."""
+        ns = self.namespace
+        if spec.files:
+            body = manifests.config_map(manifests.files_name(obj), ns, labels, text=spec.files)
+            self.api.core.create_namespaced_config_map(ns, body)
+        if spec.secret_files:
+            body = manifests.secret(manifests.files_name(obj), ns, labels, spec.secret_files)
+            self.api.core.create_namespaced_secret(ns, body)
+        if spec.ships_code:
+            with self._code_lock:  # services start in parallel; one ConfigMap per run
+                if not self._code_shipped:
+                    data = base64.b64encode(archives.package()).decode()
+                    body = manifests.config_map(
+                        manifests.CODE_CONFIG_MAP,
+                        ns,
+                        {names.MANAGED_BY: names.MANAGER, names.RUN: self.labels[names.RUN]},
+                        binary={manifests.CODE_ARCHIVE: data},
+                    )
+                    self.api.core.create_namespaced_config_map(ns, body)
+                    self._code_shipped = True
 
     def _ready_pod(self, service: str) -> Any:
         def find() -> str | None:
@@ -289,9 +332,19 @@ class KubernetesBackend(LocalBackend):
         return find
 
     def wait_ready(self, name: str, timeout: float, cancel: threading.Event) -> bool:
-        """Until the pod is Ready (its readiness probe passed); False if cancelled."""
+        """Until the pod is Ready (its readiness probe passed); False if cancelled.
+
+        The readiness timeout starts once the container does, as it does locally: pulling
+        a big image for the first time is not the service being slow. A pull that fails
+        is reported at once anyway; one that hangs gets ``PULL_TIMEOUT``.
+        """
         handle = self.kube[name]
-        deadline = time.monotonic() + timeout
+
+        def started() -> PodState | None:
+            state = handle.state()
+            if state is not None and (state.started or state.ready or state.problem):
+                return state
+            return None
 
         def ready() -> PodState | None:
             state = handle.state()
@@ -299,7 +352,9 @@ class KubernetesBackend(LocalBackend):
                 return state
             return None
 
-        state = self.pods.wait_for(ready, deadline, cancel)
+        state = self.pods.wait_for(started, time.monotonic() + PULL_TIMEOUT + timeout, cancel)
+        if state is not None and not state.problem:
+            state = self.pods.wait_for(ready, time.monotonic() + timeout, cancel)
         if state is not None and state.problem:
             raise self.stuck(name, state)
         if state is not None and state.ip:
@@ -308,8 +363,9 @@ class KubernetesBackend(LocalBackend):
             if cancel.is_set():
                 return False
             now = handle.state()
+            when = "after its container started" if now and now.started else "(nor started)"
             raise StartError(
-                f"{name} was not ready within {timeout:g}s "
+                f"{name} was not ready within {timeout:g}s {when} "
                 f"(pod {now.name if now else 'not created'})",
                 service=name,
                 log_tail=self._evidence(name, now),
@@ -415,10 +471,9 @@ class KubernetesBackend(LocalBackend):
     def reach(self) -> list[str]:
         """How to reach a kept run's services from another shell."""
         lines = []
-        for obj, port in self.service_ports.items():
+        for obj, ports in self.service_ports.items():
             if obj in self.ingresses:
                 lines.append(f"{obj}: http://{self.ingresses[obj]}/")
-            lines.append(
-                f"{obj}: kubectl -n {self.namespace} port-forward service/{obj} {port}:{port}"
-            )
+            pairs = " ".join(f"{port}:{port}" for port in ports)
+            lines.append(f"{obj}: kubectl -n {self.namespace} port-forward service/{obj} {pairs}")
         return lines

@@ -12,11 +12,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from tempstack.backends.kubernetes import names
-from tempstack.services.base import Container, ReadyCheck
+from tempstack.services.base import CODE_DIR, CONFIG_DIR, SECRET_DIR, Container, ReadyCheck
 
 Manifest = dict[str, Any]
 
 MAIN = "main"  # the container name of every workload
+#: the ConfigMap with tempstack's package (a gzipped tar), one per run, for the pods of
+#: kinds served by tempstack's own servers
+CODE_CONFIG_MAP = "tempstack-code"
+CODE_ARCHIVE = "tempstack.tgz"
 
 
 def meta(name: str, namespace: str | None, labels: dict[str, str]) -> dict[str, Any]:
@@ -40,14 +44,20 @@ def secret(name: str, ns: str, labels: dict[str, str], data: dict[str, str]) -> 
     }
 
 
-def config_map(name: str, ns: str, labels: dict[str, str], binary: dict[str, str]) -> Manifest:
-    """``binary``: file name -> base64 text."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": meta(name, ns, labels),
-        "binaryData": dict(binary),
-    }
+def config_map(
+    name: str,
+    ns: str,
+    labels: dict[str, str],
+    binary: dict[str, str] | None = None,
+    text: dict[str, str] | None = None,
+) -> Manifest:
+    """``binary``: file name -> base64 text; ``text``: file name -> text."""
+    body: Manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, ns, labels)}
+    if binary:
+        body["binaryData"] = dict(binary)
+    if text:
+        body["data"] = dict(text)
+    return body
 
 
 def service(name: str, ns: str, labels: dict[str, str], ports: list[int]) -> Manifest:
@@ -118,9 +128,59 @@ def container(spec: Container, secret_name: str | None, ports: list[int]) -> dic
         body["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in ports]
     if spec.ready is not None:
         body["readinessProbe"] = probe(spec.ready)
-    if spec.data_dir:
-        body["volumeMounts"] = [{"name": "data", "mountPath": spec.data_dir}]
+    mounts = [{"name": v, "mountPath": path} for v, path in _mounts(spec).items()]
+    if mounts:
+        body["volumeMounts"] = mounts
     return body
+
+
+def _mounts(spec: Container) -> dict[str, str]:
+    """Volume name -> where the main container has it."""
+    mounts = {}
+    if spec.data_dir:
+        mounts["data"] = spec.data_dir
+    if spec.files:
+        mounts["files"] = CONFIG_DIR
+    if spec.secret_files:
+        mounts["secret-files"] = SECRET_DIR
+    if spec.ships_code:
+        mounts["code"] = CODE_DIR
+    return mounts
+
+
+def files_name(obj: str) -> str:
+    """The ConfigMap holding a service's ``files``, and the Secret its ``secret_files``."""
+    return f"{obj}-files"
+
+
+def volumes(spec: Container, obj: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if spec.data_dir:
+        out.append({"name": "data", "emptyDir": {}})
+    if spec.files:
+        out.append({"name": "files", "configMap": {"name": files_name(obj)}})
+    if spec.secret_files:
+        secret = {"secretName": files_name(obj), "defaultMode": 0o400}
+        out.append({"name": "secret-files", "secret": secret})
+    if spec.ships_code:
+        out.append({"name": "code", "emptyDir": {}})
+        out.append({"name": "code-archive", "configMap": {"name": CODE_CONFIG_MAP}})
+    return out
+
+
+def unpack(image: str, source: str, archive: str, volume: str, dest: str) -> dict[str, Any]:
+    """An init container: ``archive`` (in volume ``source``) unpacked into ``volume`` at
+    ``dest``. ConfigMap keys cannot hold directories, so a tree travels as one archive."""
+    return {
+        "name": "unpack",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["tar", "-xzf", f"/tempstack/in/{archive}", "-C", dest],
+        "volumeMounts": [
+            {"name": source, "mountPath": "/tempstack/in"},
+            {"name": volume, "mountPath": dest},
+        ],
+    }
 
 
 def pod_spec(
@@ -164,11 +224,17 @@ def workload(
     stateful: bool,
 ) -> Manifest:
     """A Deployment, or for a data service a StatefulSet, of one pod."""
-    volumes = [{"name": "data", "emptyDir": {}}] if spec.data_dir else None
+    init = []
+    if spec.ships_code:
+        init.append(unpack(spec.image, "code-archive", CODE_ARCHIVE, "code", CODE_DIR))
     template = {
         "metadata": {"labels": dict(labels)},
         "spec": pod_spec(
-            [container(spec, secret_name, ports)], aliases, grace=grace, volumes=volumes
+            [container(spec, secret_name, ports)],
+            aliases,
+            grace=grace,
+            volumes=volumes(spec, name),
+            init=init,
         ),
     }
     body: dict[str, Any] = {

@@ -43,6 +43,7 @@ class PodState:
     problem: str | None = None  # why it will not become ready by itself
     exit_code: int | None = None  # the main container's, once it has terminated
     ip: str | None = None  # the pod's own address, once it has one
+    started: bool = False  # the main container runs or ran: its image is pulled
 
 
 def assess(pod: Any, job: bool) -> PodState:
@@ -68,6 +69,7 @@ def assess(pod: Any, job: bool) -> PodState:
             if terminated is not None and terminated.exit_code != 0:
                 state.problem = f"init container {cs.name} exited with code {terminated.exit_code}"
             continue
+        state.started = terminated is not None or bool(cs.state and cs.state.running)
         if terminated is not None:
             state.exit_code = terminated.exit_code
         ended = terminated or last

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.stream import stream
 
-from tempstack.backends.kubernetes import manifests, names
+from tempstack.backends.kubernetes import archives, manifests, names
 from tempstack.backends.kubernetes.client import api_message
 from tempstack.backends.kubernetes.pods import assess, events_of
 from tempstack.errors import TempstackError
@@ -32,30 +32,12 @@ from tempstack.stages.process import Finished, StageContext
 
 WORK = "/work"
 OUT = "/tempstack/out"
-IN = "/tempstack/in"
 #: a ConfigMap holds at most 1 MiB; bigger suites belong in the stage's image
 MAX_ARCHIVE = 900 * 1024
-_SKIP = {".git", ".tempstack", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache"}
 _COLLECT = "collect"
 
 if TYPE_CHECKING:  # the backend imports this module
     from tempstack.backends.kubernetes.backend import KubernetesBackend
-
-
-def _archive(root: Path) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
-
-        def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-            parts = Path(info.name).parts
-            if any(p in _SKIP or p.endswith(".pyc") for p in parts):
-                return None
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            return info
-
-        tar.add(root, arcname=".", filter=keep)
-    return buf.getvalue()
 
 
 def _mapped(arg: str, ctx: StageContext) -> str:
@@ -94,7 +76,7 @@ class ClusterStage:
             rel = cwd.resolve().relative_to(ctx.stack_dir.resolve())
         except ValueError:
             return 127, Status.ERROR, f"cwd {cwd} is outside the stack directory"
-        archive = _archive(ctx.stack_dir)
+        archive = archives.tree(ctx.stack_dir)
         if len(archive) > MAX_ARCHIVE:
             return (
                 127,
@@ -125,13 +107,7 @@ class ClusterStage:
             "envFrom": [{"secretRef": {"name": f"{obj}-env"}}],
             "volumeMounts": mounts,
         }
-        init = {
-            "name": "unpack",
-            "image": self.image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["tar", "-xzf", f"{IN}/files.tgz", "-C", WORK],
-            "volumeMounts": [*mounts, {"name": "in", "mountPath": IN}],
-        }
+        init = manifests.unpack(self.image, "in", "files.tgz", "work", WORK)
         keeper = {  # holds the report files after the stage's container has exited
             "name": _COLLECT,
             "image": self.image,
