@@ -157,6 +157,11 @@ backend = "kubernetes"
         ),
         ('[stages.t]\nkind = "pytest"\nwhere = "cluster"\n', "stages.t.image", "stage_image"),
         ('[kubernetes]\nimages = { nginx = "x" }\n', "kubernetes.images", "postgres"),
+        (
+            '[services.my_db]\nkind = "redis"\n[services.my-db]\nkind = "redis"\n',
+            "services.my-db",
+            "both become the name 'my-db'",
+        ),
     ],
 )
 def test_what_cannot_run_on_kubernetes_is_a_check_error(
@@ -244,3 +249,18 @@ def test_a_server_kind_runs_with_its_config_in_a_config_map_and_its_secrets_apar
     assert mounts["code"] == CODE_DIR and main["command"][-1] in {
         f"{path}/secrets.json" for path in mounts.values()
     }
+
+
+def test_credentials_in_a_ready_command_come_from_the_environment() -> None:
+    """The kubelet does not expand $(VAR) in exec probes: the shell reads the Secret's value."""
+    import os
+    import subprocess
+
+    secret = "pa ss'w$rd"  # quotes, spaces and $ survive
+    argv = ["printf", "%s|", f"postgresql://u:{secret}@db/app", "-c", "select 1", "", secret]
+    probe_argv, env = manifests.hide_secrets_in_probe(argv, {secret})
+    assert secret not in repr(probe_argv) and probe_argv[:2] == ["/bin/sh", "-c"]
+    out = subprocess.run(probe_argv, env={**os.environ, **env}, capture_output=True, text=True)
+    assert out.stdout == f"postgresql://u:{secret}@db/app|-c|select 1||{secret}|"
+    plain = ["redis-cli", "ping"]
+    assert manifests.hide_secrets_in_probe(plain, {secret}) == (plain, {})

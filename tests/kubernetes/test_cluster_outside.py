@@ -124,6 +124,17 @@ kind = "oidc"
 clients = [{{ id = "app", redirect_uris = ["http://localhost/cb"] }}]
 users = [{{ subject = "alice", password = "wonderland" }}]
 
+# its probe needs a credential: the shell reads it from the Secret, not the pod spec
+[services.worker]
+image = "{SERVERS_IMAGE}"
+command = ["python3", "-c", "import time; time.sleep(3600)"]
+env = {{ EXPECTED = "${{auth.client_secret}}" }}
+depends_on = ["auth"]
+
+[services.worker.ready]
+command = ["sh", "-c", 'test "$1" = "$EXPECTED"', "probe", "${{auth.client_secret}}"]
+timeout = "60s"
+
 [services.inside]
 kind = "job"
 image = "{SERVERS_IMAGE}"
@@ -162,6 +173,8 @@ def test_outside_world_kinds_run_in_the_cluster(write_stack, tmp_path: Path, kub
         assert exports["files"]["secret_key"] not in s3_config.data["config.json"]
         secret = kube.core.read_namespaced_secret(manifests.files_name("files"), ns)
         assert "secrets.json" in (secret.data or {})
+        worker = kube.apps.read_namespaced_deployment("worker", ns).to_dict()
+        assert exports["auth"]["client_secret"] not in json.dumps(worker, default=str)
         code = kube.core.read_namespaced_config_map(manifests.CODE_CONFIG_MAP, ns)
         assert code.metadata.labels[names.RUN] == run.id
         # mail has both its ports on its Service, and both are forwarded here

@@ -48,8 +48,21 @@ def placement_errors(spec: StackSpec, backend: str, file: str, prefix: str) -> l
     def key(*parts: str) -> str:
         return ".".join(p for p in (prefix, *parts) if p)
 
+    from tempstack.backends.kubernetes.names import object_name
+
     errors: list[SpecError] = []
+    taken: dict[str, str] = {}
     for name, svc in spec.services.items():
+        other = taken.setdefault(object_name(name), name)
+        if other != name:
+            errors.append(
+                SpecError(
+                    file,
+                    key("services", name),
+                    f"on Kubernetes {name!r} and {other!r} both become the name "
+                    f"{object_name(name)!r} (a DNS label); rename one",
+                )
+            )
         if svc.kind in NEEDS_IMAGE and image_for(spec, svc) is None:
             errors.append(SpecError(file, key("services", name, "image"), _image_hint(svc.kind)))
         if not isinstance(svc, ProcessService | JobService):

@@ -249,6 +249,11 @@ class KubernetesBackend(LocalBackend):
         if spec.command is not None:  # (a kind's own args may use $(VAR) on purpose)
             spec.command, hidden = manifests.hide_secrets(spec.command, self.secret_values)
             spec.secret_env.update(hidden)
+        if spec.ready is not None and spec.ready.exec is not None:
+            spec.ready.exec, hidden = manifests.hide_secrets_in_probe(
+                spec.ready.exec, self.secret_values
+            )
+            spec.secret_env.update(hidden)
         labels = self.object_labels(name)
         self.record_service(name, status="spawning", image=spec.image, object=obj)
         secret_name = None

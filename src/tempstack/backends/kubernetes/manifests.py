@@ -8,6 +8,8 @@ Services' cluster IPs, so a cluster without DNS add-ons works the same.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Iterable
 from typing import Any
 
@@ -97,6 +99,33 @@ def hide_secrets(
         env[name] = value
         out = [arg.replace(value, f"$({name})") for arg in out]
     return out, env
+
+
+def hide_secrets_in_probe(
+    argv: list[str], secrets: Iterable[str]
+) -> tuple[list[str], dict[str, str]]:
+    """A ``ready.command`` with its credentials read from the container's environment.
+
+    The kubelet does not expand ``$(VAR)`` in an exec probe, so a probe holding a
+    credential runs through ``/bin/sh -c``, with the credential as a variable from the
+    Secret (an exec probe inherits the container's environment).
+    """
+    prefix = "TS_PROBE_SECRET"
+    marked, env = hide_secrets(argv, secrets, prefix)
+    if not env:
+        return argv, {}
+    marker = re.compile(rf"\$\(({prefix}_\d+)\)")
+
+    def word(arg: str) -> str:
+        pieces = marker.split(arg)  # literal, name, literal, name, ...
+        out = [
+            f'"${{{piece}}}"' if i % 2 else shlex.quote(piece)
+            for i, piece in enumerate(pieces)
+            if i % 2 or piece
+        ]
+        return "".join(out) or "''"
+
+    return ["/bin/sh", "-c", " ".join(word(arg) for arg in marked)], env
 
 
 def probe(check: ReadyCheck) -> dict[str, Any]:
