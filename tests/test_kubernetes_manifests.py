@@ -238,17 +238,47 @@ def test_a_server_kind_runs_with_its_config_in_a_config_map_and_its_secrets_apar
     )
     pod = body["spec"]["template"]["spec"]
     assert secret_key not in repr(body)
-    assert {v["name"]: v for v in pod["volumes"]}["secret-files"]["secret"]["secretName"] == (
-        "files-files"
-    )
+    files = {v["name"]: v for v in pod["volumes"]}["files"]["projected"]
+    assert files["sources"] == [
+        {"configMap": {"name": "files-files"}},
+        {"secret": {"name": "files-files"}},
+    ]
+    assert files["defaultMode"] == 0o444  # an image's non-root user reads them too
     (unpack,) = pod["initContainers"]
-    assert unpack["image"] == "servers:1" and unpack["command"][0] == "tar"
+    assert unpack["image"] == "servers:1" and unpack["command"][:3] == ["python3", "-m", "tarfile"]
     (main,) = pod["containers"]
     assert {"name": "PYTHONPATH", "value": CODE_DIR} in main["env"]
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
-    assert mounts["code"] == CODE_DIR and main["command"][-1] in {
-        f"{path}/secrets.json" for path in mounts.values()
-    }
+    assert mounts["code"] == CODE_DIR
+    assert main["command"][-2:] == [
+        f"{mounts['files']}/config.json",
+        f"{mounts['files']}/secrets.json",
+    ]
+
+    # a credential in the spec (a given key) moves the config to the Secret
+    given = S3Service(access_key="AKIAGIVEN", secret_key="given-secret-key")
+    plan = ServicePlan("files", given, kind, "127.0.0.1", 9000, kind.make_secrets(given))
+    box = kind.container(plan, ctx)
+    manifests.credentials_apart(box, set(plan.secrets.values()))
+    assert not box.files and set(box.secret_files) == {"config.json", "secrets.json"}
+
+
+def test_oidc_users_passwords_never_reach_a_config_map(tmp_path: Path) -> None:
+    from tempstack.services.base import PrepareContext, ServicePlan
+    from tempstack.services.kinds import KINDS
+    from tempstack.spec.outside import OidcService
+
+    kind = KINDS["oidc"]
+    spec = OidcService.model_validate(
+        {
+            "clients": [{"id": "app", "redirect_uris": ["http://localhost/cb"]}],
+            "users": [{"subject": "alice", "password": "wonderland"}],
+        }
+    )
+    plan = ServicePlan("auth", spec, kind, "127.0.0.1", 9100, kind.make_secrets(spec))
+    ctx = PrepareContext("r", tmp_path, tmp_path, tmp_path, {}, remote=True, image="i")
+    box = kind.container(plan, ctx)
+    assert not box.files and "wonderland" in box.secret_files["config.json"]
 
 
 def test_credentials_in_a_ready_command_come_from_the_environment() -> None:
@@ -264,3 +294,56 @@ def test_credentials_in_a_ready_command_come_from_the_environment() -> None:
     assert out.stdout == f"postgresql://u:{secret}@db/app|-c|select 1||{secret}|"
     plain = ["redis-cli", "ping"]
     assert manifests.hide_secrets_in_probe(plain, {secret}) == (plain, {})
+
+
+def test_plain_api_calls_time_out_and_streams_do_not() -> None:
+    from tempstack.backends.kubernetes.client import API_TIMEOUT, Timed
+
+    calls: list[dict[str, Any]] = []
+
+    class Group:
+        def read_namespace(self, name: str, **kwargs: Any) -> str:
+            """:return: V1Namespace"""
+            calls.append(kwargs)
+            return name
+
+        list_namespaced_pod = read_namespace
+        connect_get_namespaced_pod_exec = read_namespace
+
+    group = Timed(Group())
+    assert group.read_namespace("a") == "a"
+    group.read_namespace("a", _request_timeout=5)
+    group.list_namespaced_pod("ns", watch=True, _preload_content=False)
+    group.list_namespaced_pod("ns", follow=True)
+    assert [c.get("_request_timeout") for c in calls] == [API_TIMEOUT, 5, None, None]
+    # kubernetes.stream needs the bound method; Watch reads the doc of what it calls
+    assert group.connect_get_namespaced_pod_exec.__self__ is group._group
+    assert "V1Namespace" in (group.list_namespaced_pod.__doc__ or "")
+
+
+def test_a_browser_maps_the_cluster_names_to_the_forwards() -> None:
+    from tempstack.stages.playwright_plugin import launch_args
+
+    args = launch_args({"args": ["--x"]}, "/usr/bin/chromium", True, "auth,web")["args"]
+    assert "--host-resolver-rules=MAP auth 127.0.0.1, MAP web 127.0.0.1" in args
+    assert args[0] == "--x" and "--no-sandbox" in args
+    assert not any("host-resolver" in a for a in launch_args({}, None, False)["args"])
+
+
+def test_which_image_a_service_runs_in(write_stack: Any) -> None:
+    from tempstack.spec.placement import image_for
+
+    spec = load(
+        write_stack(
+            BASE
+            + '[services.m]\nkind = "mail"\n'
+            + '[services.s]\nkind = "s3"\n'
+            + '[services.o]\nkind = "oidc"\nimage = "own"\n'
+            + 'clients = [{ id = "a", redirect_uris = ["http://x/cb"] }]\n'
+            + '[services.db]\nkind = "postgres"\n'
+            + '[kubernetes.images]\nservers = "all-servers"\ns3 = "just-s3"\n'
+        )
+    ).spec
+    found = {name: image_for(spec, svc) for name, svc in spec.services.items()}
+    # the service's own, else its kind's, else the servers' one; postgres keeps its default
+    assert found == {"m": "all-servers", "s": "just-s3", "o": "own", "db": None}

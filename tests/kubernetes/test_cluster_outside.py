@@ -18,6 +18,7 @@ from tempstack.backends.kubernetes import manifests, names
 from tempstack.backends.kubernetes.client import Clients
 
 SERVERS_IMAGE = "tempstack.local/servers:3.11"
+PLUGINS = ["-p", "no:cacheprovider", "-p", "tempstack.stages.playwright_plugin"]
 
 ROUTES = """
 [[routes]]
@@ -96,9 +97,23 @@ def test_oidc_tokens_carry_the_in_cluster_issuer():
     with urllib.request.urlopen(os.environ["AUTH_TOKEN_URL"], data=form, timeout=10) as resp:
         token = json.loads(resp.read())["id_token"]
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-    # the app inside the cluster validates against the issuer it was given
-    assert claims["iss"] == "http://auth:" + os.environ["AUTH_PORT"]
+    # one issuer, the one the app inside the cluster validates against, here as there
+    assert claims["iss"] == os.environ["AUTH_ISSUER"] == "http://auth:" + os.environ["AUTH_PORT"]
     assert claims["sub"] == "alice"
+
+def test_oidc_discovery_through_the_forward_points_back_at_it():
+    doc = get(os.environ["AUTH_DISCOVERY_URL"])
+    assert doc["issuer"] == os.environ["AUTH_ISSUER"]
+    assert doc["token_endpoint"] == os.environ["AUTH_TOKEN_URL"]  # 127.0.0.1, forwarded
+"""
+
+#: a browser on this machine follows in-cluster links (http://auth:PORT/...)
+BROWSER_TEST = r"""
+import os
+
+def test_cluster_names_resolve_to_the_forwards(page):
+    page.goto(os.environ["AUTH_ISSUER"] + "/.well-known/openid-configuration")
+    assert os.environ["AUTH_ISSUER"] in page.content()
 """
 
 
@@ -163,14 +178,22 @@ def test_outside_world_kinds_run_in_the_cluster(write_stack, tmp_path: Path, kub
     (tmp_path / "payments.toml").write_text(ROUTES)
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_outside.py").write_text(OUTSIDE_TEST)
+    (tmp_path / "browser").mkdir()
+    (tmp_path / "browser" / "test_browser.py").write_text(BROWSER_TEST)
     with Stack.load(path).up(report_dir=tmp_path / "report") as run:
         ns = names.namespace(run.id)
         exports = {name: info.exports for name, info in run.services.items()}
         # the routes are in a ConfigMap, the generated credentials only in Secrets
         files = kube.core.read_namespaced_config_map(manifests.files_name("pay"), ns)
         assert "/v1/charges" in files.data["config.json"]
-        s3_config = kube.core.read_namespaced_config_map(manifests.files_name("files"), ns)
-        assert exports["files"]["secret_key"] not in s3_config.data["config.json"]
+        credentials = [
+            exports["files"]["secret_key"],
+            exports["auth"]["client_secret"],
+            "wonderland",  # alice's password: the oidc config goes in a Secret
+        ]
+        for config_map in kube.core.list_namespaced_config_map(ns).items:
+            text = json.dumps(config_map.data or {})
+            assert not [c for c in credentials if c in text], config_map.metadata.name
         secret = kube.core.read_namespaced_secret(manifests.files_name("files"), ns)
         assert "secrets.json" in (secret.data or {})
         worker = kube.apps.read_namespaced_deployment("worker", ns).to_dict()
@@ -189,8 +212,18 @@ def test_outside_world_kinds_run_in_the_cluster(write_stack, tmp_path: Path, kub
             text=True,
             timeout=120,
         )
+        browser = subprocess.run(
+            [sys.executable, "-m", "pytest", "browser", "-q", *PLUGINS],
+            cwd=tmp_path,
+            env=run.stage_env({"TEMPSTACK_BROWSER_EXECUTABLE": "/usr/bin/chromium"}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
-    assert "4 passed" in tests.stdout
+    assert "5 passed" in tests.stdout
+    assert browser.returncode == 0, browser.stdout[-3000:] + browser.stderr[-2000:]
+    assert "1 passed" in browser.stdout
     journal = json.loads((tmp_path / "report" / "journal.json").read_text())
     logs = {s["name"]: s["log"] for s in journal["services"]}
     inside = (tmp_path / "report" / logs["inside"]).read_text()

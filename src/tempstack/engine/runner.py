@@ -39,7 +39,13 @@ from tempstack.profile.profiler import PROFILE_VAR, Profiler
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
 from tempstack.readiness.listening import NoticeListening
 from tempstack.readiness.tcp import TcpProbe
-from tempstack.services.base import Launch, PrepareContext, ServicePlan, run_tag
+from tempstack.services.base import (
+    CLUSTER_HOSTS_VAR,
+    Launch,
+    PrepareContext,
+    ServicePlan,
+    run_tag,
+)
 from tempstack.services.kinds import KINDS
 from tempstack.services.postgres import STAT_STATEMENTS_VAR
 from tempstack.spec.errors import convert
@@ -265,6 +271,8 @@ class Engine:
             if self.backend.remote:
                 inner = replace(plan, host=self.backend.service_host(name))
             self.inner_exports[name] = plan.kind.exports(inner)
+            for key in plan.kind.identities:
+                plan.exports[key] = self.inner_exports[name][key]
             self.status[name].port = port
             self.status[name].url = plan.exports.get("url")
         self.env = {
@@ -280,6 +288,13 @@ class Engine:
         }
         self.inner_env["TEMPSTACK_RUN_ID"] = self.run_id
         self.env["TEMPSTACK_RUN_DIR"] = str(self.backend.run_dir)
+        if self.backend.remote:
+            # links that services hand out (a redirect to http://auth:PORT/authorize) use
+            # their cluster names; each is forwarded to the same port on 127.0.0.1 here,
+            # so a browser that maps these names to 127.0.0.1 follows them
+            self.env[CLUSTER_HOSTS_VAR] = ",".join(
+                self.backend.service_host(n) for n, p in self.plans.items() if p.port
+            )
         self.env[PROFILE_VAR] = str(self.backend.run_dir / "profile.json")
         top = {k: self.resolve_text(v, None) for k, v in self.loaded.spec.env.items()}
         self.base_env = {**self.environ, **top}

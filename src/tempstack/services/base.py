@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 #: where a container for a remote backend finds what the backend mounts for it
-CONFIG_DIR = "/tempstack/config"  # ``Container.files`` (a ConfigMap)
-SECRET_DIR = "/tempstack/secret"  # ``Container.secret_files`` (a Secret)
+CONFIG_DIR = "/tempstack/config"  # ``Container.files`` and ``secret_files``
 CODE_DIR = "/tempstack/code"  # tempstack's own package, when ``ships_code``
 RUN_ID_VAR = "TEMPSTACK_RUN_ID"
 #: Set only on processes tempstack itself starts. ``tempstack env`` exports
 #: TEMPSTACK_RUN_ID to harness shells, so that variable alone would make a harness (and the
 #: ``tempstack down`` it runs) look like part of the run; teardown sweeps by this one.
 OWNER_VAR = "TEMPSTACK_OWNER"
+#: On a cluster: the services' names there, comma-separated. Each is forwarded to the same
+#: port on 127.0.0.1 here, so mapping these names to 127.0.0.1 makes in-cluster links work.
+CLUSTER_HOSTS_VAR = "TEMPSTACK_CLUSTER_HOSTS"
 
 
 _S = TypeVar("_S")
@@ -95,8 +97,10 @@ class Container:
     workdir: str | None = None
     ready: ReadyCheck | None = None
     data_dir: str | None = None  # a scratch volume mounted here (the data dies with the run)
-    files: dict[str, str] = field(default_factory=dict)  # name -> text, under CONFIG_DIR
-    secret_files: dict[str, str] = field(default_factory=dict)  # ... under SECRET_DIR
+    #: name -> text, under CONFIG_DIR: ``files`` from a ConfigMap, ``secret_files`` from a
+    #: Secret (the backend moves a file there when a credential turns up in it)
+    files: dict[str, str] = field(default_factory=dict)
+    secret_files: dict[str, str] = field(default_factory=dict)
     #: tempstack's package, the caller's version, unpacked under CODE_DIR, so the image
     #: needs only the dependencies and never disagrees with the caller about a format
     ships_code: bool = False
@@ -134,6 +138,9 @@ class ServiceKind(Protocol):
     is_job: bool
     #: keeps data a job can fill: gets ``after_seeded`` and may be snapshotted
     holds_data: bool
+    #: exports that name the service rather than say where it is (an OIDC issuer): the
+    #: same on this machine as inside a cluster, where addresses differ
+    identities: tuple[str, ...]
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         """Names usable as ``${svc.attr}``; checked before anything starts."""
@@ -194,6 +201,7 @@ class KindDefaults:
     """What most kinds do for the optional parts of ``ServiceKind``."""
 
     holds_data = False
+    identities: tuple[str, ...] = ()
 
     def extra_ports(self, spec: ServiceSpec) -> tuple[str, ...]:
         return ()

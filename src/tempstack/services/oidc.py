@@ -14,6 +14,8 @@ class OidcKind(ServerKind):
     name = "oidc"
     module = "oidc"
     requires = ("authlib", "joserfc", "flask", "cryptography")
+    #: tokens carry one ``iss``, the one the app inside a cluster validates against
+    identities: tuple[str, ...] = ("issuer",)
 
     def attributes(self, spec: ServiceSpec) -> frozenset[str]:
         names = {"url", "host", "port", "issuer", "discovery_url", "jwks_url", "token_url"}
@@ -31,6 +33,10 @@ class OidcKind(ServerKind):
             for c in spec_as(spec, OidcService).clients
             if not c.public
         }
+
+    def config_is_secret(self, spec: ServiceSpec) -> bool:
+        """The users' passwords are in the spec."""
+        return bool(spec_as(spec, OidcService).users)
 
     def exports(self, plan: ServicePlan) -> dict[str, str]:
         url = f"http://{plan.host}:{plan.port}"

@@ -23,7 +23,6 @@ from tempstack.servers.config import HEALTH_PATH
 from tempstack.services.base import (
     CODE_DIR,
     CONFIG_DIR,
-    SECRET_DIR,
     Container,
     KindDefaults,
     Launch,
@@ -97,6 +96,10 @@ class ServerKind(KindDefaults):
         assert image is not None, "checked by spec.placement"
         document = self._document(plan, ctx, "0.0.0.0", WORKDIR)
         private = {k: document.pop(k) for k in ("secrets", "exports")}
+        config = {"config.json": json.dumps(document, indent=2)}
+        secret = {"secrets.json": json.dumps(private, indent=2)}
+        if self.config_is_secret(plan.spec):
+            secret, config = {**secret, **config}, {}
         return Container(
             image=image,
             command=[
@@ -104,16 +107,20 @@ class ServerKind(KindDefaults):
                 "-m",
                 f"tempstack.servers.{self.module}",
                 f"{CONFIG_DIR}/config.json",
-                f"{SECRET_DIR}/secrets.json",
+                f"{CONFIG_DIR}/secrets.json",
             ],
             env={"PYTHONPATH": CODE_DIR, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
             workdir=WORKDIR,
             ready=ReadyCheck(http=HEALTH_PATH, port=plan.port),
             data_dir=WORKDIR,
-            files={"config.json": json.dumps(document, indent=2)},
-            secret_files={"secrets.json": json.dumps(private, indent=2)},
+            files=config,
+            secret_files=secret,
             ships_code=True,
         )
+
+    def config_is_secret(self, spec: ServiceSpec) -> bool:
+        """Whether the spec itself holds credentials that are not among the run's secrets."""
+        return False
 
     def probe(self, plan: ServicePlan, ctx: PrepareContext) -> HttpProbe:
         assert plan.port is not None

@@ -13,9 +13,11 @@ import base64
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tempstack
 from tempstack._files import tail
 from tempstack.backends.kubernetes import archives, manifests, names, namespaces
 from tempstack.backends.kubernetes.client import ApiException, Clients, api_message, connect
@@ -29,7 +31,7 @@ from tempstack.services.base import Container, PrepareContext, ServicePlan
 LOG_LINES = 200
 #: how long a container may take to start (its image pulled) before its readiness
 #: timeout begins
-PULL_TIMEOUT = 600.0
+PULL_TIMEOUT = 300.0
 
 
 class KubeHandle:
@@ -266,6 +268,7 @@ class KubernetesBackend(LocalBackend):
         self._create_files(obj, spec, labels)
         ports = self.service_ports.get(obj, [])
         if plan.kind.is_job:
+            assert not (spec.files or spec.secret_files or spec.ships_code), "a Job mounts none"
             pod = manifests.pod_spec(
                 [manifests.container(spec, secret_name, ports)],
                 self.host_aliases(),
@@ -310,6 +313,7 @@ class KubernetesBackend(LocalBackend):
     def _create_files(self, obj: str, spec: Container, labels: dict[str, str]) -> None:
         """A service's files (ConfigMap) and secret files (Secret), and tempstack's code."""
         ns = self.namespace
+        manifests.credentials_apart(spec, self.secret_values)
         if spec.files:
             body = manifests.config_map(manifests.files_name(obj), ns, labels, text=spec.files)
             self.api.core.create_namespaced_config_map(ns, body)
@@ -319,15 +323,28 @@ class KubernetesBackend(LocalBackend):
         if spec.ships_code:
             with self._code_lock:  # services start in parallel; one ConfigMap per run
                 if not self._code_shipped:
-                    data = base64.b64encode(archives.package()).decode()
-                    body = manifests.config_map(
-                        manifests.CODE_CONFIG_MAP,
-                        ns,
-                        {names.MANAGED_BY: names.MANAGER, names.RUN: self.labels[names.RUN]},
-                        binary={manifests.CODE_ARCHIVE: data},
-                    )
-                    self.api.core.create_namespaced_config_map(ns, body)
+                    self._ship_code()
                     self._code_shipped = True
+
+    def _ship_code(self) -> None:
+        package = archives.package()
+        if len(package) > archives.MAX_ARCHIVE:  # a stray file in the installed package
+            raise StartError(
+                f"tempstack's package is {len(package) // 1024} KiB compressed, more than a "
+                f"ConfigMap holds ({archives.MAX_ARCHIVE // 1024} KiB); remove what does not "
+                f"belong in {Path(tempstack.__file__).parent}"
+            )
+        body = manifests.config_map(
+            manifests.CODE_CONFIG_MAP,
+            self.namespace,
+            {names.MANAGED_BY: names.MANAGER, names.RUN: self.labels[names.RUN]},
+            binary={manifests.CODE_ARCHIVE: base64.b64encode(package).decode()},
+        )
+        try:
+            self.api.core.create_namespaced_config_map(self.namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:  # made by an earlier attempt whose answer was lost
+                raise
 
     def _ready_pod(self, service: str) -> Any:
         def find() -> str | None:
@@ -341,40 +358,46 @@ class KubernetesBackend(LocalBackend):
 
         The readiness timeout starts once the container does, as it does locally: pulling
         a big image for the first time is not the service being slow. A pull that fails
-        is reported at once anyway; one that hangs gets ``PULL_TIMEOUT``.
+        is reported at once anyway; one that hangs gets ``PULL_TIMEOUT``. A pod that is
+        never created (a quota, an admission rule) fails after the readiness timeout.
         """
         handle = self.kube[name]
+        began = time.monotonic()
 
-        def started() -> PodState | None:
-            state = handle.state()
-            if state is not None and (state.started or state.ready or state.problem):
-                return state
-            return None
+        def until(done: Callable[[PodState], bool]) -> Callable[[], PodState | None]:
+            def check() -> PodState | None:
+                state = handle.state()
+                return state if state is not None and (done(state) or state.problem) else None
 
-        def ready() -> PodState | None:
-            state = handle.state()
-            if state is not None and (state.ready or state.problem):
-                return state
-            return None
+            return check
 
-        state = self.pods.wait_for(started, time.monotonic() + PULL_TIMEOUT + timeout, cancel)
-        if state is not None and not state.problem:
-            state = self.pods.wait_for(ready, time.monotonic() + timeout, cancel)
+        # three phases, each with its own limit: a pod at all (quota, admission), its
+        # container started (the image pulled), then ready
+        phases: list[tuple[Callable[[PodState], bool], float, str]] = [
+            (lambda s: True, timeout, "no pod was created"),
+            (lambda s: s.started or s.ready, PULL_TIMEOUT, "its container did not start"),
+            (lambda s: s.ready, timeout, "it was not ready"),
+        ]
+        state: PodState | None = None
+        for phase in phases:
+            state = self.pods.wait_for(until(phase[0]), time.monotonic() + phase[1], cancel)
+            if state is None or state.problem:
+                break
         if state is not None and state.problem:
             raise self.stuck(name, state)
-        if state is not None and state.ip:
-            self.pod_ips[names.object_name(name)] = state.ip
         if state is None:
             if cancel.is_set():
                 return False
             now = handle.state()
-            when = "after its container started" if now and now.started else "(nor started)"
+            _, limit, failure = phase
             raise StartError(
-                f"{name} was not ready within {timeout:g}s {when} "
-                f"(pod {now.name if now else 'not created'})",
+                f"{name}: {failure} within {limit:g}s "
+                f"({time.monotonic() - began:.0f}s in all; pod {now.name if now else '-'})",
                 service=name,
                 log_tail=self._evidence(name, now),
             )
+        if state.ip:
+            self.pod_ips[names.object_name(name)] = state.ip
         return True
 
     def stuck(self, name: str, state: PodState) -> StartError:
@@ -389,10 +412,13 @@ class KubernetesBackend(LocalBackend):
         """The pod's events, then its log (the crashed container's, if it restarted)."""
         pod = state.name if state is not None else None
         lines = [f"event {line}" for line in events_of(self.api, self.namespace, pod)]
+        if state is not None and state.container != manifests.MAIN:  # a failed init container
+            text = self._pod_log(name, 30, state.container) or ""
+            return lines[-15:] + [f"{state.container}: {line}" for line in text.splitlines()]
         return lines[-15:] + self.log_tail(name, 30)
 
     # -- logs --------------------------------------------------------------------------------
-    def _pod_log(self, name: str, lines: int | None) -> str | None:
+    def _pod_log(self, name: str, lines: int | None, container: str = manifests.MAIN) -> str | None:
         state = service_pod(self.pods, name, self.kube[name].job) if name in self.kube else None
         if state is None:
             return None
@@ -401,7 +427,7 @@ class KubernetesBackend(LocalBackend):
                 text: str = self.api.core.read_namespaced_pod_log(
                     state.name,
                     self.namespace,
-                    container=manifests.MAIN,
+                    container=container,
                     tail_lines=lines,
                     previous=previous,
                     _request_timeout=10,

@@ -6,6 +6,7 @@ without it gives a one-line usage error instead of a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -25,6 +26,36 @@ except ImportError:  # pragma: no cover - exercised only without the extra insta
     ) from None
 
 __all__ = ["ApiException", "Clients", "api_message", "connect", "k8s"]
+
+#: seconds a plain API call may take: the client's default is to wait forever, and a
+#: stalled API server must not hang a start or, worse, a teardown
+API_TIMEOUT = 30.0
+
+
+class Timed:
+    """An API group whose plain calls give up after ``API_TIMEOUT`` unless told otherwise.
+
+    Streams are left alone: a watch, a followed log, or anything read without preloading
+    may rightly stay open for long; exec and port-forward (``connect_*``) go through
+    ``kubernetes.stream``, which needs the bound method itself.
+    """
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._group, name)
+        if name.startswith("connect_") or not callable(attr):
+            return attr
+
+        @functools.wraps(attr)  # Watch reads the return type from the signature and doc
+        def call(*args: Any, **kwargs: Any) -> Any:
+            streaming = kwargs.get("watch") or kwargs.get("follow")
+            if not streaming and kwargs.get("_preload_content", True):
+                kwargs.setdefault("_request_timeout", API_TIMEOUT)
+            return attr(*args, **kwargs)
+
+        return call
 
 
 @dataclass
@@ -69,10 +100,10 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Client
         ) from None
     return Clients(
         api=api,
-        core=k8s.CoreV1Api(api),
-        apps=k8s.AppsV1Api(api),
-        batch=k8s.BatchV1Api(api),
-        networking=k8s.NetworkingV1Api(api),
+        core=Timed(k8s.CoreV1Api(api)),
+        apps=Timed(k8s.AppsV1Api(api)),
+        batch=Timed(k8s.BatchV1Api(api)),
+        networking=Timed(k8s.NetworkingV1Api(api)),
         kubeconfig=path,
         context=context,
     )

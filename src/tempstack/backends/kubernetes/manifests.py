@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tempstack.backends.kubernetes import names
-from tempstack.services.base import CODE_DIR, CONFIG_DIR, SECRET_DIR, Container, ReadyCheck
+from tempstack.services.base import CODE_DIR, CONFIG_DIR, Container, ReadyCheck
 
 Manifest = dict[str, Any]
 
@@ -168,13 +168,20 @@ def _mounts(spec: Container) -> dict[str, str]:
     mounts = {}
     if spec.data_dir:
         mounts["data"] = spec.data_dir
-    if spec.files:
+    if spec.files or spec.secret_files:
         mounts["files"] = CONFIG_DIR
-    if spec.secret_files:
-        mounts["secret-files"] = SECRET_DIR
     if spec.ships_code:
         mounts["code"] = CODE_DIR
     return mounts
+
+
+def credentials_apart(spec: Container, secrets: Iterable[str]) -> None:
+    """A file with a credential in it (a given key, a password interpolated into a mock
+    route) moves to the Secret; it is mounted in the same directory either way."""
+    values = [v for v in secrets if v]
+    for name, text in list(spec.files.items()):
+        if any(value in text for value in values):
+            spec.secret_files[name] = spec.files.pop(name)
 
 
 def files_name(obj: str) -> str:
@@ -186,25 +193,34 @@ def volumes(spec: Container, obj: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if spec.data_dir:
         out.append({"name": "data", "emptyDir": {}})
+    sources: list[dict[str, Any]] = []
     if spec.files:
-        out.append({"name": "files", "configMap": {"name": files_name(obj)}})
+        sources.append({"configMap": {"name": files_name(obj)}})
     if spec.secret_files:
-        secret = {"secretName": files_name(obj), "defaultMode": 0o400}
-        out.append({"name": "secret-files", "secret": secret})
+        sources.append({"secret": {"name": files_name(obj)}})
+    if sources:  # one directory, whichever object each file is in; readable by any user
+        out.append({"name": "files", "projected": {"sources": sources, "defaultMode": 0o444}})
     if spec.ships_code:
         out.append({"name": "code", "emptyDir": {}})
         out.append({"name": "code-archive", "configMap": {"name": CODE_CONFIG_MAP}})
     return out
 
 
-def unpack(image: str, source: str, archive: str, volume: str, dest: str) -> dict[str, Any]:
+def unpack(
+    image: str, source: str, archive: str, volume: str, dest: str, python: bool = False
+) -> dict[str, Any]:
     """An init container: ``archive`` (in volume ``source``) unpacked into ``volume`` at
-    ``dest``. ConfigMap keys cannot hold directories, so a tree travels as one archive."""
+    ``dest``. ConfigMap keys cannot hold directories, so a tree travels as one archive.
+    ``python``: with Python's tarfile, for images that have Python but maybe no tar."""
+    path = f"/tempstack/in/{archive}"
+    command = ["tar", "-xzf", path, "-C", dest]
+    if python:
+        command = ["python3", "-m", "tarfile", "-e", path, dest]
     return {
         "name": "unpack",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["tar", "-xzf", f"/tempstack/in/{archive}", "-C", dest],
+        "command": command,
         "volumeMounts": [
             {"name": source, "mountPath": "/tempstack/in"},
             {"name": volume, "mountPath": dest},
@@ -255,7 +271,7 @@ def workload(
     """A Deployment, or for a data service a StatefulSet, of one pod."""
     init = []
     if spec.ships_code:
-        init.append(unpack(spec.image, "code-archive", CODE_ARCHIVE, "code", CODE_DIR))
+        init.append(unpack(spec.image, "code-archive", CODE_ARCHIVE, "code", CODE_DIR, True))
     template = {
         "metadata": {"labels": dict(labels)},
         "spec": pod_spec(

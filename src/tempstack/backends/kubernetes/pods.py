@@ -44,6 +44,7 @@ class PodState:
     exit_code: int | None = None  # the main container's, once it has terminated
     ip: str | None = None  # the pod's own address, once it has one
     started: bool = False  # the main container runs or ran: its image is pulled
+    container: str = "main"  # the one the problem is in (an init container's name)
 
 
 def assess(pod: Any, job: bool) -> PodState:
@@ -68,6 +69,7 @@ def assess(pod: Any, job: bool) -> PodState:
         if cs.name != "main":
             if terminated is not None and terminated.exit_code != 0:
                 state.problem = f"init container {cs.name} exited with code {terminated.exit_code}"
+                state.container = cs.name
             continue
         state.started = terminated is not None or bool(cs.state and cs.state.running)
         if terminated is not None:

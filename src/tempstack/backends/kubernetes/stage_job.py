@@ -32,8 +32,6 @@ from tempstack.stages.process import Finished, StageContext
 
 WORK = "/work"
 OUT = "/tempstack/out"
-#: a ConfigMap holds at most 1 MiB; bigger suites belong in the stage's image
-MAX_ARCHIVE = 900 * 1024
 _COLLECT = "collect"
 
 if TYPE_CHECKING:  # the backend imports this module
@@ -77,12 +75,13 @@ class ClusterStage:
         except ValueError:
             return 127, Status.ERROR, f"cwd {cwd} is outside the stack directory"
         archive = archives.tree(ctx.stack_dir)
-        if len(archive) > MAX_ARCHIVE:
+        if len(archive) > archives.MAX_ARCHIVE:
             return (
                 127,
                 Status.ERROR,
                 f"the stack directory is {len(archive) // 1024} KiB compressed; an in-cluster "
-                f"stage takes at most {MAX_ARCHIVE // 1024} KiB: put the tests in the image",
+                f"stage takes at most {archives.MAX_ARCHIVE // 1024} KiB: put the tests in "
+                "the image",
             )
         full = names.object_name(f"stage-{ctx.name}-{ctx.attempt}")
         digest = hashlib.sha1(full.encode()).hexdigest()[:6]

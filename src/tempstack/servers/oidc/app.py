@@ -142,7 +142,7 @@ def create_app(store: Store, keys: SigningKeys, issuer: str, ttl: int, cookie: s
 
     @app.get("/.well-known/openid-configuration")
     def openid_configuration() -> Response:
-        return jsonify(discovery.metadata(issuer, store))
+        return jsonify(discovery.metadata(issuer, store, request.host_url.rstrip("/")))
 
     @app.get("/jwks")
     def jwks() -> Response:

@@ -20,14 +20,18 @@ PATHS = {
 _STANDARD_CLAIMS = ["name", "preferred_username", "email", "email_verified"]
 
 
-def metadata(issuer: str, store: Store) -> dict[str, Any]:
+def metadata(issuer: str, store: Store, base: str | None = None) -> dict[str, Any]:
+    """``base``: where the endpoints are, as the caller reached the provider. The issuer is
+    an identity and stays one; the endpoints follow the address the document was fetched
+    from, so a client reaching the provider by another name (a port-forward to a cluster)
+    can use them."""
     clients = store.clients.values()
     secret_auth = ["client_secret_basic", "client_secret_post"]
     any_public = any(c.public for c in clients)
     custom = sorted({k for u in store.users for k in u.claims if k not in RESERVED_CLAIMS})
     return {
         "issuer": issuer,
-        **{key: issuer + path for key, path in PATHS.items()},
+        **{key: (base or issuer) + path for key, path in PATHS.items()},
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": sorted({g for c in clients for g in c.grant_types}),
