@@ -19,16 +19,6 @@ from tempstack.backends.kubernetes.client import Clients, connect
 from ..integration.helpers import states, tagged
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # One TLS connection to the API server per run is left to the garbage collector
-    # (not found yet where: not the watch, the exec or the log stream, all closed now).
-    for item in items:
-        if "kubernetes" in str(item.fspath):
-            item.add_marker(
-                pytest.mark.filterwarnings("ignore:unclosed <ssl.SSLSocket:ResourceWarning")
-            )
-
-
 @pytest.fixture(scope="session")
 def kube() -> Iterator[Clients]:
     if not os.environ.get("KUBECONFIG"):

@@ -255,6 +255,9 @@ class ClusterStage:
             text = client.read_all()
         finally:
             client.close()
+            # websocket-client's close() returns early once the server has closed its
+            # side, leaving the TLS socket to the garbage collector
+            client.sock.shutdown()
         data = base64.b64decode("".join(str(text).split()))
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(out_dir, filter="data")
