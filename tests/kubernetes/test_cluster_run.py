@@ -98,6 +98,9 @@ def test_namespace_is_labelled_and_services_reach_each_other(
         for objects in kinds.values():
             for obj in objects:
                 assert obj.metadata.labels[names.RUN] == run.id, obj.metadata.name
+        # pods know their run, but are not tagged as this machine's processes to sweep
+        (web_env,) = [s for s in kinds["Secret"] if s.metadata.name == "web-env"]
+        assert "TEMPSTACK_RUN_ID" in web_env.data and "TEMPSTACK_OWNER" not in web_env.data
         # exports on this machine are forwards to 127.0.0.1
         assert run.env["DB_HOST"] == "127.0.0.1"
         import httpx

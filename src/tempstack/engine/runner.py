@@ -41,6 +41,7 @@ from tempstack.readiness.listening import NoticeListening
 from tempstack.readiness.tcp import TcpProbe
 from tempstack.services.base import (
     CLUSTER_HOSTS_VAR,
+    RUN_ID_VAR,
     Launch,
     PrepareContext,
     ServicePlan,
@@ -316,7 +317,9 @@ class Engine:
                 workdir=self.backend.workdir(name),
                 stack_dir=self.loaded.root,
                 cache_dir=self.backend.cache_dir(),
-                base_env={**top, **run_tag(self.run_id), **own}
+                # not OWNER_VAR: a pod is the cluster's to stop, and on a single-node
+                # cluster its processes share this machine's process table
+                base_env={**top, RUN_ID_VAR: self.run_id, **own}
                 if remote
                 else {**self.base_env, **own},
                 record_dir=self.backend.record_dir,
