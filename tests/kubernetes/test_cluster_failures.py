@@ -27,6 +27,11 @@ kind = "postgres"
 """
 
 
+def stack(name: str, body: str) -> str:
+    """A stack with postgres, ``body`` and the local cluster's images."""
+    return HEAD.format(name=name) + body + IMAGES
+
+
 def run(path: Path, tmp_path: Path, timeout: float = 120.0) -> tuple[int, str, float]:
     started = time.monotonic()
     result = Stack.load(path).run(
@@ -40,15 +45,14 @@ def run(path: Path, tmp_path: Path, timeout: float = 120.0) -> tuple[int, str, f
 def test_crash_looping_service_is_reported_with_its_reason(
     write_stack, tmp_path: Path, kube: Clients
 ) -> None:
-    text = (
-        HEAD.format(name="kcrash")
-        + """
+    text = stack(
+        "kcrash",
+        """
 [services.web]
 command = ["sh", "-c", "echo cannot find config.yml >&2; exit 3"]
 ready = { http = "/health", timeout = "100s" }
 depends_on = ["db"]
-"""
-        + IMAGES
+""",
     )
     code, message, took = run(write_stack(text), tmp_path)
     assert code == 3, message
@@ -59,15 +63,14 @@ depends_on = ["db"]
 
 
 def test_failing_job_fails_the_run_with_its_log(write_stack, tmp_path: Path, kube: Clients) -> None:
-    text = (
-        HEAD.format(name="kjob")
-        + """
+    text = stack(
+        "kjob",
+        """
 [services.migrate]
 kind = "job"
 command = ["sh", "-c", "echo 'relation users already exists'; exit 7"]
 depends_on = ["db"]
-"""
-        + IMAGES
+""",
     )
     code, message, _ = run(write_stack(text), tmp_path)
     assert code == 3, message
@@ -80,15 +83,14 @@ depends_on = ["db"]
 def test_missing_image_is_reported_at_once_with_events(
     write_stack, tmp_path: Path, kube: Clients
 ) -> None:
-    text = (
-        HEAD.format(name="kpull")
-        + """
+    text = stack(
+        "kpull",
+        """
 [services.web]
 command = ["true"]
 image = "tempstack.local/no-such-image:1"
 ready = { tcp = true, timeout = "100s" }
-"""
-        + IMAGES
+""",
     )
     code, message, took = run(write_stack(text), tmp_path)
     assert code == 3, message
@@ -100,14 +102,13 @@ ready = { tcp = true, timeout = "100s" }
 def test_sigkill_mid_run_then_gc_leaves_no_namespace(
     write_stack, tmp_path: Path, kube: Clients
 ) -> None:
-    text = (
-        HEAD.format(name="kkill")
-        + """
+    text = stack(
+        "kkill",
+        """
 [stages.wait]
 kind = "command"
 run = "sleep 600"
-"""
-        + IMAGES
+""",
     )
     path = write_stack(text)
     proc = subprocess.Popen(
@@ -141,11 +142,9 @@ run = "sleep 600"
 def test_kept_run_prints_how_to_reach_it_and_down_deletes_it(
     write_stack, tmp_path: Path, kube: Clients
 ) -> None:
-    text = (
-        HEAD.format(name="kkeep").replace(
-            'backend = "kubernetes"', 'backend = "kubernetes"\npreview_host = "preview.test"'
-        )
-        + """
+    text = stack(
+        "kkeep",
+        """
 [services.web]
 command = ["python3", "-m", "http.server", "${self.port}"]
 ready = { http = "/" }
@@ -153,9 +152,8 @@ ready = { http = "/" }
 [stages.broken]
 kind = "command"
 run = "exit 1"
-"""
-        + IMAGES
-    )
+""",
+    ).replace('backend = "kubernetes"', 'backend = "kubernetes"\npreview_host = "preview.test"')
     path = write_stack(text)
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "300"}
     done = subprocess.run(

@@ -125,7 +125,9 @@ class PrepareContext:
     #: the service runs where tempstack has neither its files nor its processes (a
     #: cluster): reach it only through its exports, which point at a forwarded port
     remote: bool = False
-    image: str | None = None  # ``[kubernetes] images.<kind>``
+    #: the image a remote backend runs the service in: its own ``image``, else
+    #: ``[kubernetes] images.<kind>`` (``spec.placement.image_for``); None: the kind's default
+    image: str | None = None
     #: the service's exports as the cluster sees them (``http://files:9000``), for a kind
     #: whose server must know its own address there (the OIDC issuer)
     inner_exports: dict[str, str] = field(default_factory=dict)

@@ -426,7 +426,7 @@ class PostgresKind(KindDefaults):
         args = [part for key, value in settings.items() for part in ("-c", f"{key}={value}")]
         data = "/var/lib/postgresql/data"
         return Container(
-            image=pg.image or ctx.image or f"postgres:{pg.version or DEFAULT_IMAGE_VERSION}",
+            image=ctx.image or f"postgres:{pg.version or DEFAULT_IMAGE_VERSION}",
             args=args,
             env={"POSTGRES_USER": user, "POSTGRES_DB": db, "PGDATA": f"{data}/pgdata"},
             secret_env={"POSTGRES_PASSWORD": plan.secrets["password"]},

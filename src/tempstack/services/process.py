@@ -102,7 +102,7 @@ class ProcessKind(KindDefaults):
     def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
         spec = plan.spec
         assert isinstance(spec, ProcessService | JobService)
-        image = spec.image or ctx.image
+        image = ctx.image
         assert image is not None, "checked by spec.placement"
         return Container(
             image=image,

@@ -159,7 +159,7 @@ class RedisKind(KindDefaults):
                 ("yes" if value else "no") if isinstance(value, bool) else str(value),
             ]
         return Container(
-            image=spec.image or ctx.image or DEFAULT_IMAGE,
+            image=ctx.image or DEFAULT_IMAGE,
             args=args,
             secret_env=secret,
             ready=ReadyCheck(exec=["sh", "-c", f"{ping} | grep -q PONG"]),

@@ -70,7 +70,7 @@ class ServerKind(KindDefaults):
             "run_id": ctx.run_id,
             "host": host,
             "port": plan.port,
-            "ports": {k: v for k, v in plan.ports.items() if k != "proxy"},
+            "ports": plan.ports,
             "secrets": plan.secrets,
             "exports": ctx.inner_exports if ctx.remote else plan.exports,
             "workdir": workdir,
@@ -92,7 +92,7 @@ class ServerKind(KindDefaults):
         )
 
     def container(self, plan: ServicePlan, ctx: PrepareContext) -> Container:
-        image = getattr(plan.spec, "image", None) or ctx.image
+        image = ctx.image
         assert image is not None, "checked by spec.placement"
         document = self._document(plan, ctx, "0.0.0.0", WORKDIR)
         private = {k: document.pop(k) for k in ("secrets", "exports")}

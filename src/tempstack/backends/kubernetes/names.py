@@ -39,13 +39,18 @@ def label_value(text: str) -> str:
     return value.strip("-_.") or "x"
 
 
+def shortened(name: str, limit: int = _MAX, key: str | None = None) -> str:
+    """``name`` cut to ``limit`` characters, its end replaced by a digest of ``key`` (the
+    name itself by default) so that two long names stay apart."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256((key or name).encode()).hexdigest()[:6]
+    return f"{name[: limit - 7].rstrip('-')}-{digest}"
+
+
 def namespace(run_id: str) -> str:
     """``ts-<run id>``, shortened from the stack's end when the run id is long."""
-    name = _dns_label(f"ts-{run_id}")
-    if len(name) <= _MAX:
-        return name
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:6]
-    return f"{name[: _MAX - 7].rstrip('-')}-{digest}"
+    return shortened(_dns_label(f"ts-{run_id}"), key=run_id)
 
 
 def object_name(service: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import io
 import sys
 import tarfile
@@ -83,9 +82,8 @@ class ClusterStage:
                 f"stage takes at most {archives.MAX_ARCHIVE // 1024} KiB: put the tests in "
                 "the image",
             )
-        full = names.object_name(f"stage-{ctx.name}-{ctx.attempt}")
-        digest = hashlib.sha1(full.encode()).hexdigest()[:6]
-        obj = full if len(full) <= 50 else f"{full[:43].rstrip('-')}-{digest}"
+        # 50: room for the Job controller's suffix on the pod's name
+        obj = names.shortened(names.object_name(f"stage-{ctx.name}-{ctx.attempt}"), 50)
         labels = self.backend.object_labels(obj, names.STAGE)
         api.core.create_namespaced_config_map(
             ns,
