@@ -322,7 +322,7 @@ def test_plain_api_calls_time_out_and_streams_do_not() -> None:
 
 
 def test_a_browser_maps_the_cluster_names_to_the_forwards() -> None:
-    from tempstack.stages.playwright_fixtures import launch_args
+    from tempstack.plugins.playwright_fixtures import launch_args
 
     args = launch_args({"args": ["--x"]}, "/usr/bin/chromium", True, "auth,web")["args"]
     assert "--host-resolver-rules=MAP auth 127.0.0.1, MAP web 127.0.0.1" in args

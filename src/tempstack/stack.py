@@ -321,6 +321,7 @@ class Stack:
             echo=echo,
             attempt=attempt,
             deadline=stage_deadline,
+            python=str(engine.interpreter.path),
         )
         engine.journal.event("stage.start", name, attempt=attempt)
         engine.profiler.stage_started(name)

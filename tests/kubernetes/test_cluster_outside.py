@@ -18,7 +18,7 @@ from tempstack.backends.kubernetes import manifests, names
 from tempstack.backends.kubernetes.client import Clients
 
 SERVERS_IMAGE = "tempstack.local/servers:3.11"
-PLUGINS = ["-p", "no:cacheprovider", "-p", "tempstack.stages.playwright_plugin"]
+PLUGINS = ["-p", "no:cacheprovider", "-p", "tempstack.plugins.playwright"]
 
 ROUTES = """
 [[routes]]

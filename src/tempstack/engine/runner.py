@@ -33,14 +33,15 @@ from tempstack._files import copy_log, write_json
 from tempstack.backends.base import Backend, Handle
 from tempstack.engine import snapshot as snapshots
 from tempstack.engine.bundle import LOG_LINES, mask_url, write_bundle
+from tempstack.engine.interpreter import find_interpreter
 from tempstack.engine.journal import Journal
 from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
+from tempstack.plugins import CLUSTER_HOSTS_VAR
 from tempstack.profile.profiler import PROFILE_VAR, Profiler
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
 from tempstack.readiness.listening import NoticeListening
 from tempstack.readiness.tcp import TcpProbe
 from tempstack.services.base import (
-    CLUSTER_HOSTS_VAR,
     RUN_ID_VAR,
     Launch,
     PrepareContext,
@@ -128,6 +129,8 @@ class Engine:
         self.backend = backend
         self.options = options
         self.environ = dict(os.environ if options.environ is None else options.environ)
+        #: the project's Python, which stages run with (found once, before anything starts)
+        self.interpreter = find_interpreter(loaded.root, loaded.spec.stack.python, self.environ)
         self.run_id = options.run_id or make_run_id(loaded.name)
         self.report_dir = (
             options.report_dir or loaded.root / ".tempstack" / "reports" / self.run_id
@@ -298,7 +301,10 @@ class Engine:
             )
         self.env[PROFILE_VAR] = str(self.backend.run_dir / "profile.json")
         top = {k: self.resolve_text(v, None) for k, v in self.loaded.spec.env.items()}
-        self.base_env = {**self.environ, **top}
+        environ = self.environ
+        if not self.backend.remote:  # a pod's Python is its image's
+            environ = self.interpreter.activate(environ)
+        self.base_env = {**environ, **top}
         remote = self.backend.remote
         if remote:  # a pod gets the stack's environment, never this machine's
             top = {

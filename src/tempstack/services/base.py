@@ -28,7 +28,6 @@ RUN_ID_VAR = "TEMPSTACK_RUN_ID"
 OWNER_VAR = "TEMPSTACK_OWNER"
 #: On a cluster: the services' names there, comma-separated. Each is forwarded to the same
 #: port on 127.0.0.1 here, so mapping these names to 127.0.0.1 makes in-cluster links work.
-CLUSTER_HOSTS_VAR = "TEMPSTACK_CLUSTER_HOSTS"
 
 
 _S = TypeVar("_S")

@@ -52,7 +52,7 @@ class ServerKind(KindDefaults):
             if importlib.util.find_spec(module) is None:
                 raise MissingBinaryError(
                     f"{name}: the {self.name} service needs the Python package {module!r}, "
-                    f"which is not installed; reinstall tempstack (pip install tempstack)",
+                    f"which is not installed; reinstall the tool (pip install 'tempstack[tool]')",
                     service=name,
                 )
 

@@ -183,6 +183,7 @@ class _Checker:
         self._references(loaded, data)
         self._env_files(spec)
         self._stage_paths(spec)
+        self._python(spec)
         self._kind_files(spec)
         self._snapshot_inputs(loaded)
         self.errors.extend(check_budgets(spec, self.file, self.prefix))
@@ -430,6 +431,18 @@ class _Checker:
                         self.key("services", name, "env_file"),
                         f"{f}: no such file (relative to {self.root})",
                     )
+
+    def _python(self, spec: StackSpec) -> None:
+        given = spec.stack.python
+        if given is None:
+            return
+        path = self.root / given
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            self.error(
+                self.key("stack", "python"),
+                f"{given}: no such executable (relative to {self.root}); give the project's "
+                'interpreter, for example ".venv/bin/python" (python3 -m venv .venv makes one)',
+            )
 
     def _stage_paths(self, spec: StackSpec) -> None:
         """A stage's cwd, locustfile and browser are checked before anything starts."""

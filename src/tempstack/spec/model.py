@@ -35,6 +35,10 @@ class StackMeta(Strict):
     preview_host: (
         Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", max_length=200)] | None
     ) = None
+    #: the project's Python (relative to the stack file): pytest, playwright and locust
+    #: stages run with it, and its bin directory is first on every process's PATH; default
+    #: VIRTUAL_ENV, then .venv/, then Poetry's environment, then tempstack's own
+    python: Annotated[str, Field(min_length=1)] | None = None
 
 
 ImageKey = Literal[

@@ -33,7 +33,7 @@ def _image_hint(kind: str) -> str:
         return (
             f"the {kind} service runs tempstack's own server in a container: give "
             f'image = "..." or [kubernetes] images.servers (or images.{kind}), an image with '
-            "Python 3.11+ and `pip install tempstack` (the run brings tempstack's code)"
+            "Python 3.11+ and `pip install 'tempstack[tool]'` (the run brings tempstack's code)"
         )
     return (
         f"the kubernetes backend runs the command in a container: give "

@@ -12,7 +12,6 @@ import csv
 import json
 import math
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +35,9 @@ PATH_VAR = "TEMPSTACK_LOCUST_FINAL"
 STOP_TIMEOUT = 5  # seconds Locust lets running requests finish after the duration
 
 
-def argv_for(spec: LocustStage, prefix: Path) -> list[str]:
+def argv_for(spec: LocustStage, prefix: Path, python: str) -> list[str]:
     argv = [
-        sys.executable,
+        python,
         "-m",
         "locust",
         "-f",
@@ -66,7 +65,7 @@ def argv_for(spec: LocustStage, prefix: Path) -> list[str]:
 def run_locust_stage(ctx: StageContext, spec: LocustStage) -> Outcome:
     prefix = ctx.out_dir / "locust"
     final = ctx.out_dir / "locust_final.json"
-    argv = argv_for(spec, prefix)
+    argv = argv_for(spec, prefix, ctx.python)
     if "timeout" not in spec.model_fields_set:  # by default bounded by its own duration
         ctx.deadline = ctx.now() + spec.duration + STOP_TIMEOUT + 60
     ctx.env = {**ctx.env, PATH_VAR: str(final)}

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from tempstack.plugins import EXECUTABLE_VAR
 from tempstack.services.process import cwd_of
 from tempstack.spec.stages import DEFAULT_CHROMIUM, PlaywrightStage
 from tempstack.stages.ffmpeg import browsers_path_with_ffmpeg
@@ -17,8 +18,7 @@ from tempstack.stages.outcome import Outcome
 from tempstack.stages.process import StageContext
 from tempstack.stages.pytest import run_pytest
 
-PLUGIN = "tempstack.stages.playwright_plugin"  # loaded by pytest, never imported here
-EXECUTABLE_VAR = "TEMPSTACK_BROWSER_EXECUTABLE"
+PLUGIN = "tempstack.plugins.playwright"  # loaded by pytest, never imported here
 
 
 def executable_of(spec: PlaywrightStage) -> str | None:

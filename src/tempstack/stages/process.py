@@ -38,6 +38,8 @@ class StageContext:
     attempt: int = 1
     deadline: float | None = None  # an instant of ``now()``; the stage's own timeout
     started: float | None = None  # set when its command starts
+    #: the project's Python, which pytest, playwright and locust stages run with
+    python: str = sys.executable
     #: runs the command somewhere else (a Job in the cluster) instead of here
     runner: Callable[[StageContext, Sequence[str], Path], Finished] | None = None
 

@@ -8,7 +8,6 @@ is a failure with that reason, since a stage that tests nothing is a broken stag
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Sequence
 
 from tempstack.report.junit import count, read_junit
@@ -36,7 +35,7 @@ def run_pytest(
 ) -> Outcome:
     junit = ctx.out_dir / "junit.xml"
     argv = [
-        sys.executable,
+        ctx.python,
         "-m",
         "pytest",
         *args_of(args),

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the backend imports this module
 
 
 def _mapped(arg: str, ctx: StageContext) -> str:
-    if arg == sys.executable:
+    if arg in (sys.executable, ctx.python):
         return "python3"
     return arg.replace(str(ctx.out_dir), OUT).replace(str(ctx.stack_dir), WORK)
 

@@ -1,7 +1,8 @@
 """``state.json``: the record of a run, written before anything it names is created.
 
 It is what ``ps``, ``env``, ``logs``, ``down``, ``gc`` and the reaper read, so every pid,
-port and directory the run creates appears here first.
+port and directory the run creates appears here first. psutil is imported by the two
+functions that need it: the pytest plugin reads state files where psutil is not installed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from tempstack._files import read_json, write_json
 
 SCHEMA = 1
@@ -21,6 +20,8 @@ MARKER = "tempstack-run"
 
 def process_ref(pid: int) -> dict[str, Any]:
     """A pid with its start time, so a recycled pid is never mistaken for ours."""
+    import psutil
+
     try:
         return {"pid": pid, "create_time": psutil.Process(pid).create_time()}
     except psutil.Error:
@@ -30,6 +31,8 @@ def process_ref(pid: int) -> dict[str, Any]:
 def ref_alive(ref: dict[str, Any] | None) -> bool:
     if not ref or not ref.get("pid"):
         return False
+    import psutil
+
     try:
         proc = psutil.Process(int(ref["pid"]))
         if proc.status() == psutil.STATUS_ZOMBIE:

@@ -1,4 +1,4 @@
-"""The fixtures that :mod:`tempstack.stages.playwright_plugin` registers, at module level.
+"""The fixtures that :mod:`tempstack.plugins.playwright` registers, at module level.
 
 pytest-playwright documents overriding ``browser_type_launch_args`` with a fixture of the
 same name that asks for the original. pytest 9.2 deprecates session fixtures defined as
@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tempstack.services.base import CLUSTER_HOSTS_VAR
-from tempstack.stages.playwright import EXECUTABLE_VAR
+from tempstack.plugins import CLUSTER_HOSTS_VAR, EXECUTABLE_VAR
 
 QUIET_FLAGS = [
     "--disable-background-networking",

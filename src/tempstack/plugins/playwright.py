@@ -1,8 +1,8 @@
-"""A pytest plugin loaded into ``playwright`` stages (``-p tempstack.stages.playwright_plugin``).
+"""A pytest plugin loaded into ``playwright`` stages (``-p tempstack.plugins.playwright``).
 
 pytest-playwright has no option for a browser executable, and Playwright's own browser
 download is not an option on closed machines, so this extends its
-``browser_type_launch_args`` fixture (see :mod:`tempstack.stages.playwright_fixtures`): the
+``browser_type_launch_args`` fixture (see :mod:`tempstack.plugins.playwright_fixtures`): the
 executable from ``TEMPSTACK_BROWSER_EXECUTABLE`` and flags that keep Chromium off the
 network (as root it also needs ``--no-sandbox``); on a cluster, the services' names resolve
 to 127.0.0.1, where each has its forward.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from tempstack.stages import playwright_fixtures
+from tempstack.plugins import playwright_fixtures
 
 NAME = "tempstack-playwright-fixtures"
 
