@@ -20,14 +20,15 @@ if TYPE_CHECKING:
         TempstackError,
         UsageError,
     )
-    from tempstack.stack import Run, RunResult, ServiceInfo, Stack
+    from tempstack.service_info import ServiceInfo
+    from tempstack.stack import Run, RunResult, Stack
 
 __version__ = "0.1.0"
 
 _WHERE = {
     "Run": "tempstack.stack",
     "RunResult": "tempstack.stack",
-    "ServiceInfo": "tempstack.stack",
+    "ServiceInfo": "tempstack.service_info",
     "Stack": "tempstack.stack",
     "SpecError": "tempstack.errors",
     "SpecErrors": "tempstack.errors",

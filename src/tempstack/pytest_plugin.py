@@ -29,6 +29,7 @@ on one shared stack, a test's figures include whatever other workers did meanwhi
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -360,6 +361,16 @@ def _checked(call: Callable[..., T], *args: Any) -> T:
 def _load(file: str | None) -> Stack:
     """The stack file, validated; its problems as pytest usage errors."""
     from tempstack.errors import SpecErrors, UsageError
+    from tempstack.launch import TOOL_MODULES
+
+    missing = [m for m in TOOL_MODULES if importlib.util.find_spec(m) is None]
+    if missing:  # this is a project's environment with tempstack's core only
+        raise pytest.UsageError(
+            "--tempstack starts the stack in this interpreter, whose environment has "
+            f"tempstack's core only (no {', '.join(missing)}): start it with the tool "
+            "(tempstack up --detach) and pass --tempstack-run ID, or let `tempstack run` "
+            "run these tests as a stage"
+        )
     from tempstack.stack import Stack
 
     try:

@@ -34,6 +34,7 @@ from tempstack.errors import (
 from tempstack.profile.budgets import evaluate, exceeded
 from tempstack.report.flaky import flakiness
 from tempstack.report.write import ReportPaths, write_reports
+from tempstack.service_info import ServiceInfo
 from tempstack.spec.budgets import parse_budgets
 from tempstack.spec.errors import convert
 from tempstack.spec.load import LoadedStack, load
@@ -42,22 +43,6 @@ from tempstack.stages import RUNNERS, Outcome, StageContext, Status, stage_env
 from tempstack.stages.command import interrupted_outcome
 
 DEFAULT_KEEP_TTL = 3600.0
-
-
-@dataclass
-class ServiceInfo:
-    """One running service as the caller sees it."""
-
-    name: str
-    kind: str
-    host: str
-    port: int | None
-    exports: dict[str, str]
-    pid: int | None
-
-    @property
-    def url(self) -> str | None:
-        return self.exports.get("url")
 
 
 class Run:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
     from tempstack.mailbox import MailClient
     from tempstack.mock import MockClient
-    from tempstack.stack import Run, ServiceInfo
+    from tempstack.service_info import ServiceInfo
+    from tempstack.stack import Run
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ class StackRun:
     @classmethod
     def from_state(cls, run_dir: Path, state: Mapping[str, Any]) -> StackRun:
         """A run started elsewhere, read from its ``state.json`` once it is ready."""
-        from tempstack.stack import ServiceInfo
+        from tempstack.service_info import ServiceInfo
 
         exports: dict[str, dict[str, str]] = state.get("exports") or {}
         env: dict[str, str] = state.get("env") or {}

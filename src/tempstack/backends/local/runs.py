@@ -1,4 +1,8 @@
-"""The runs on this machine, as recorded under ``TEMPSTACK_HOME/runs``: list, stop, reap."""
+"""The runs on this machine, as recorded under ``TEMPSTACK_HOME/runs``: list, stop, reap.
+
+Finding a run needs only the standard library (the pytest plugin's ``--tempstack-run`` in a
+project's environment); stopping one imports psutil and the cleanup.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from tempstack._clock import parse_iso
-from tempstack.backends.local import cleanup, paths
+from tempstack.backends.local import paths
 from tempstack.backends.local.state import load_state, ref_alive
 from tempstack.errors import UsageError
 
@@ -81,6 +83,10 @@ def only_run_of(stack_file: Path | None) -> RunRecord:
 
 def stop(record: RunRecord, timeout: float = 30.0) -> None:
     """Ask the run's supervisor to tear down; if it is gone or does not, do it ourselves."""
+    import psutil
+
+    from tempstack.backends.local import cleanup
+
     supervisor = record.state.get("supervisor")
     if ref_alive(supervisor) and supervisor and supervisor["pid"] != os.getpid():
         try:
