@@ -117,3 +117,48 @@ def test_a_project_venv_with_only_the_core(tmp_path: Path) -> None:
     finally:
         down = cli("down", run_id)
         assert down.returncode == 0, down.stdout + down.stderr
+
+
+BROWSER_STACK = """
+[stack]
+name = "site"
+python = "venv/bin/python"
+
+[services.site]
+kind = "http-mock"
+[[services.site.routes]]
+path = "/"
+response = { headers = { content-type = "text/html" }, body = "<title>ours</title>" }
+
+[stages.browser]
+kind = "playwright"
+args = ["-q", "test_site.py"]
+"""
+
+BROWSER_TEST = """
+import os
+
+
+def test_the_page(page):
+    page.goto(os.environ["SITE_URL"] + "/")
+    assert page.title() == "ours"
+"""
+
+
+def test_a_playwright_stage_in_a_project_venv_without_tempstack(tmp_path: Path) -> None:
+    """Nothing of tempstack in the project's environment: the plugin that points Playwright
+    at Debian's Chromium is still loaded (Playwright's own browser was never downloaded)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    system_python = Path(sys.base_prefix) / "bin" / "python3"
+    subprocess.run([str(system_python), "-m", "venv", str(project / "venv")], check=True)
+    python = project / "venv" / "bin" / "python"
+    _pip(python, "pytest", "pytest-playwright", "pytest-base-url")
+    (project / "tempstack.toml").write_text(BROWSER_STACK)
+    (project / "test_site.py").write_text(BROWSER_TEST)
+
+    done = cli("run", "-f", str(project / "tempstack.toml"), cwd=project, timeout=300)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    has = [str(python), "-c", "import importlib.util as u; print(u.find_spec('tempstack'))"]
+    assert subprocess.run(has, capture_output=True, text=True).stdout.strip() == "None"

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import tempstack
 from tempstack.plugins import EXECUTABLE_VAR
 from tempstack.services.process import cwd_of
 from tempstack.spec.stages import DEFAULT_CHROMIUM, PlaywrightStage
@@ -27,6 +30,31 @@ def executable_of(spec: PlaywrightStage) -> str | None:
     return shutil.which("chromium") or (
         DEFAULT_CHROMIUM if os.path.exists(DEFAULT_CHROMIUM) else None
     )
+
+
+def _has_core(python: str) -> bool:
+    probe = "import importlib.util as u, sys; sys.exit(u.find_spec('tempstack.plugins') is None)"
+    try:
+        return subprocess.run([python, "-c", probe], timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def plugin_path(ctx: StageContext) -> dict[str, str]:
+    """``PYTHONPATH`` for a project's Python that lacks tempstack's core, so it can load the
+    plugin: a directory in the run dir holding only ``tempstack/__init__.py`` and
+    ``tempstack/plugins`` (links to this installation's), nothing of the tool's."""
+    if ctx.runner is not None or ctx.python == sys.executable or _has_core(ctx.python):
+        return {}
+    shim = Path(ctx.env["TEMPSTACK_RUN_DIR"]) / "plugin-path"
+    package = shim / "tempstack"
+    if not package.is_dir():
+        real = Path(tempstack.__file__).parent
+        package.mkdir(parents=True)
+        (package / "__init__.py").symlink_to(real / "__init__.py")
+        (package / "plugins").symlink_to(real / "plugins", target_is_directory=True)
+    rest = [ctx.env["PYTHONPATH"]] if ctx.env.get("PYTHONPATH") else []
+    return {"PYTHONPATH": os.pathsep.join([str(shim), *rest])}
 
 
 def run_playwright_stage(ctx: StageContext, spec: PlaywrightStage) -> Outcome:
@@ -49,6 +77,7 @@ def run_playwright_stage(ctx: StageContext, spec: PlaywrightStage) -> Outcome:
         extra += ["--base-url", spec.base_url]
     if spec.headed:
         extra.append("--headed")
+    ctx.env = {**ctx.env, **plugin_path(ctx)}
     executable = executable_of(spec)
     notes: list[str] = []
     if executable:
