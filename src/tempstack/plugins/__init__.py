@@ -8,5 +8,6 @@ between the tool, which sets them in a stage's environment, and the plugins, whi
 
 #: the Chromium a ``playwright`` stage drives (``executable``, or Debian's when present)
 EXECUTABLE_VAR = "TEMPSTACK_BROWSER_EXECUTABLE"
-#: on a cluster: the services' names, which a browser maps to 127.0.0.1 (their forwards)
+#: on a cluster: the services' names there, comma-separated; each is forwarded to the same
+#: port on 127.0.0.1 here, so a browser that maps them to 127.0.0.1 follows in-cluster links
 CLUSTER_HOSTS_VAR = "TEMPSTACK_CLUSTER_HOSTS"

@@ -26,9 +26,6 @@ RUN_ID_VAR = "TEMPSTACK_RUN_ID"
 #: TEMPSTACK_RUN_ID to harness shells, so that variable alone would make a harness (and the
 #: ``tempstack down`` it runs) look like part of the run; teardown sweeps by this one.
 OWNER_VAR = "TEMPSTACK_OWNER"
-#: On a cluster: the services' names there, comma-separated. Each is forwarded to the same
-#: port on 127.0.0.1 here, so mapping these names to 127.0.0.1 makes in-cluster links work.
-
 
 _S = TypeVar("_S")
 

@@ -30,7 +30,8 @@ from tempstack.stages.outcome import Outcome, Status
 from tempstack.stages.process import TAIL_LINES, StageContext, run_logged
 
 AGGREGATED = "Aggregated"
-PLUGIN = str(Path(__file__).with_name("locust_plugin.py"))  # run by locust, not imported here
+#: run by locust from its path (the project's Python need not hold tempstack), never imported
+PLUGIN = str(Path(__file__).parent.parent / "plugins" / "locust_figures.py")
 PATH_VAR = "TEMPSTACK_LOCUST_FINAL"
 STOP_TIMEOUT = 5  # seconds Locust lets running requests finish after the duration
 
@@ -168,7 +169,7 @@ def _stats_of(row: dict[str, Any]) -> EndpointStats:
 def read_final(
     path: Path,
 ) -> tuple[list[EndpointStats], EndpointStats | None, list[dict[str, Any]]]:
-    """The figures :mod:`tempstack.stages.locust_plugin` wrote after the runner stopped."""
+    """The figures :mod:`tempstack.plugins.locust_figures` wrote after the runner stopped."""
     try:
         data = json.loads(path.read_text())
         endpoints = [_stats_of(e) for e in data["endpoints"]]
