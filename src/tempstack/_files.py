@@ -26,12 +26,16 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON so that a reader never sees a half-written file."""
+def write_json(path: Path, data: Any, mode: int = 0o600) -> None:
+    """Write JSON so that a reader never sees a half-written file.
+
+    Private by default: state files and server configs hold a run's secrets. Reports, which
+    are masked, pass 0o644.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as fh:
         fh.write(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 

@@ -510,13 +510,22 @@ def env(run_id: str | None, stack_file: Path | None, fmt: str) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--show-secrets",
+    is_flag=True,
+    help="Show passwords in URLs (masked by default; 'tempstack env RUN' gives them all).",
+)
 @handled
-def ps(as_json: bool) -> None:
+def ps(as_json: bool, show_secrets: bool) -> None:
     """List runs: id, stack, status, dir, supervisor, created, expires, services."""
+    from tempstack.masking import Masker, secrets_in_env
+
     records = runs.list_runs()
     rows: list[dict[str, Any]] = []
     for r in records:
         s = r.state
+        masker = Masker(secrets_in_env(s.get("env") or {}))
+        shown: Callable[[Any], Any] = (lambda v: v) if show_secrets else masker.data
         rows.append(
             {
                 "id": r.id,
@@ -530,7 +539,7 @@ def ps(as_json: bool) -> None:
                     n: {
                         "pid": v.get("pid"),
                         "port": v.get("port"),
-                        "url": v.get("url"),
+                        "url": shown(v.get("url")),
                         "status": v.get("status"),
                     }
                     for n, v in s.get("services", {}).items()

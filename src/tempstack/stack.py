@@ -31,6 +31,7 @@ from tempstack.errors import (
     TempstackError,
     UsageError,
 )
+from tempstack.masking import secrets_in_env
 from tempstack.profile.budgets import evaluate, exceeded
 from tempstack.report.flaky import flakiness
 from tempstack.report.write import ReportPaths, write_reports
@@ -285,6 +286,7 @@ class Stack:
             out_dir = out_dir / f"attempt-{attempt}"
         shutil.rmtree(out_dir, ignore_errors=True)  # a reused --report-dir never leaks in
         env = stage_env(engine.base_env, engine.env, dict(spec.env))
+        engine.journal.masker.add(secrets_in_env(dict(spec.env)))
         runner = None
         if spec.where == "cluster" and engine.backend.remote:
             from tempstack.backends.kubernetes import KubernetesBackend
@@ -307,6 +309,7 @@ class Stack:
             attempt=attempt,
             deadline=stage_deadline,
             python=str(engine.interpreter.path),
+            masker=engine.journal.masker,
         )
         engine.journal.event("stage.start", name, attempt=attempt)
         engine.profiler.stage_started(name)

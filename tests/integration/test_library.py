@@ -16,8 +16,12 @@ from tempstack.errors import MissingBinaryError, StartError
 from .helpers import assert_gone, basic_stack, port_free, states
 
 
-def redis_ping(url_host: str, port: int) -> bytes:
+def redis_ping(url_host: str, port: int, password: str | None = None) -> bytes:
     with socket.create_connection((url_host, port), timeout=2) as conn:
+        if password is not None:
+            pw = password.encode()
+            conn.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
+            assert conn.recv(16) == b"+OK\r\n"
         conn.sendall(b"*1\r\n$4\r\nPING\r\n")
         return conn.recv(16)
 
@@ -36,7 +40,15 @@ def test_up_exports_real_services_and_cleans_up(write_stack) -> None:  # type: i
             # the server listens on loopback only
             addr = conn.execute("select inet_server_addr()::text").fetchone()[0]  # type: ignore[index]
             assert addr.startswith("127.0.0.1")
-        assert redis_ping("127.0.0.1", int(env["CACHE_PORT"])) == b"+PONG\r\n"
+        # a random password per run: another local user's PING is refused
+        assert redis_ping("127.0.0.1", int(env["CACHE_PORT"])).startswith(b"-NOAUTH")
+        assert env["CACHE_PASSWORD"] and f":{env['CACHE_PASSWORD']}@" in env["CACHE_URL"]
+        assert redis_ping("127.0.0.1", int(env["CACHE_PORT"]), env["CACHE_PASSWORD"]) == (
+            b"+PONG\r\n"
+        )
+        # never on a command line, where ps shows it to every user
+        pid = run.services["cache"].pid
+        assert pid and env["CACHE_PASSWORD"] not in Path(f"/proc/{pid}/cmdline").read_text()
         assert httpx.get(run.url("web")).status_code == 200
         assert run.services["web"].pid is not None
         assert set(env) >= {

@@ -209,7 +209,7 @@ def test_session_brings_the_stack_up_once_and_down_after_a_failing_test(
     assert first["db"] != second["db"]
     assert "_main_" in str(first["db"])  # the worker id is in the name
     redis_url = str(next(f for f in facts if "redis" in f)["redis"])
-    assert redis_url.startswith("redis://127.0.0.1:") and redis_url.endswith("/0")
+    assert re.match(r"redis://:[\w-]+@127\.0\.0\.1:\d+/0$", redis_url), redis_url
     xml = junit.read_text()
     assert '<property name="tempstack.queries" value="' in xml
     assert '<property name="tempstack.n_plus_one" value="12x SELECT name FROM items' in xml

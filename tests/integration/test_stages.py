@@ -52,7 +52,7 @@ def test_web_answers():
     assert urllib.request.urlopen(os.environ["WEB_URL"]).status == 200
 
 def test_cache_is_exported():
-    assert os.environ["CACHE_URL"].startswith("redis://127.0.0.1:")
+    assert os.environ["CACHE_URL"].startswith("redis://:" + os.environ["CACHE_PASSWORD"] + "@127.0.0.1:")
 
 def test_deliberately_failing():
     print("looking for the widget in the response")

@@ -61,5 +61,6 @@ def write_bundle(
             "ports": ports,
             "env": mask_env(env, secrets),
         },
+        mode=0o644,  # a report, masked
     )
     return target

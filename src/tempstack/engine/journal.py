@@ -19,6 +19,7 @@ from typing import Any
 
 from tempstack._clock import now_iso
 from tempstack._files import write_json
+from tempstack.masking import Masker
 from tempstack.report.schema import JOURNAL_SCHEMA
 from tempstack.report.schema import Journal as JournalDoc
 
@@ -53,6 +54,8 @@ class Journal:
         self.flakiness: list[dict[str, Any]] = []
         self.budgets: list[dict[str, Any]] = []
         self.profile: dict[str, Any] | None = None
+        #: every report is rendered from ``document()``, which passes through this
+        self.masker = Masker()
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -108,11 +111,12 @@ class Journal:
         }
 
     def document(self) -> JournalDoc:
-        return JournalDoc.model_validate(self.as_dict())
+        """The journal as reports see it: validated, every secret of the run masked."""
+        return JournalDoc.model_validate(self.masker.data(self.as_dict()))
 
     def write(self, report_dir: Path | None = None) -> Path:
         target = report_dir or self.report_dir
         target.mkdir(parents=True, exist_ok=True)
         path = target / "journal.json"
-        write_json(path, self.document().model_dump(mode="json", by_alias=True))
+        write_json(path, self.document().model_dump(mode="json", by_alias=True), mode=0o644)
         return path

@@ -36,6 +36,7 @@ from tempstack.engine.bundle import LOG_LINES, mask_url, write_bundle
 from tempstack.engine.interpreter import find_interpreter
 from tempstack.engine.journal import Journal
 from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
+from tempstack.masking import secrets_in_env
 from tempstack.plugins import CLUSTER_HOSTS_VAR
 from tempstack.profile.profiler import PROFILE_VAR, Profiler
 from tempstack.readiness.base import ProbeFailed, ProbeHistory, wait_until
@@ -333,10 +334,13 @@ class Engine:
                 image=image_for(self.loaded.spec, plan.spec),
                 inner_exports=self.inner_exports[name],
             )
+        secret_values = {v for p in self.plans.values() for v in p.secrets.values() if v}
+        self.journal.masker.add(secret_values)
+        self.journal.masker.add(secrets_in_env(self.base_env))
+        for context in self.contexts.values():
+            self.journal.masker.add(secrets_in_env(context.base_env))
         if self.backend.remote:
-            self.backend.secret_values.update(
-                v for p in self.plans.values() for v in p.secrets.values() if v
-            )
+            self.backend.secret_values.update(secret_values)
         self.backend.record(
             ports={
                 **{n: p.port for n, p in self.plans.items()},

@@ -65,4 +65,7 @@ def write_reports(journal: Journal, history: Path | None) -> ReportPaths:
 
         out.history = attempt("history", append)
     out.journal = journal.write()  # last: it carries any report errors above
+    # What the reports did not render from the journal (stage logs, pytest's own JUnit
+    # files, the failure bundle's logs, text artifacts) is masked in place.
+    journal.masker.tree(out.dir)
     return out

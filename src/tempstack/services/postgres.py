@@ -230,8 +230,9 @@ def _create_stat_statements(bin_path: Path, data: Path, user: str | None) -> Non
 
 
 def _check_reachable(path: Path, user: str | None, service: str) -> None:
-    """The unprivileged server user must be able to walk down to its data directory."""
-    for parent in [path, *path.parents]:
+    """The unprivileged server user must be able to walk down to its data directory
+    (``path`` itself is handed to that user)."""
+    for parent in path.parents:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             raise StartError(

@@ -1,5 +1,9 @@
 """``kind = "redis"``: a real redis-server, loopback only, no persistence.
 
+A random password per run unless ``password`` is given (``password = ""`` turns it off):
+any local user can reach 127.0.0.1. It is in a 0600 config file, never on the command
+line, where ``ps`` shows it to everyone.
+
 Its data hooks: a snapshot is the ``dump.rdb`` that ``SAVE`` writes; a restore puts that
 file in the service's directory before the server starts, which loads it.
 """
@@ -7,6 +11,8 @@ file in the service's directory before the server starts, which loads it.
 from __future__ import annotations
 
 import functools
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -50,6 +56,12 @@ def command(host: str, port: int, password: str | None, *args: str, timeout: flo
     return reply[1:]
 
 
+def _quoted(value: str) -> str:
+    """A redis.conf string: double quotes, with backslashes and quotes escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
 @functools.lru_cache(maxsize=4)
 def _version(exe: str) -> str:
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
@@ -83,6 +95,8 @@ class RedisKind(KindDefaults):
 
     def make_secrets(self, spec: ServiceSpec) -> dict[str, str]:
         pw = spec_as(spec, RedisService).password
+        if pw is None:
+            pw = secrets.token_urlsafe(18)
         return {"password": pw} if pw else {}
 
     def exports(self, plan: ServicePlan) -> dict[str, str]:
@@ -101,8 +115,14 @@ class RedisKind(KindDefaults):
     def prepare(self, plan: ServicePlan, ctx: PrepareContext) -> Launch:
         spec = spec_as(plan.spec, RedisService)
         exe = binaries.find("redis-server", "redis-server", plan.name)
+        config = ctx.workdir / "redis.conf"
+        pw = plan.secrets.get("password")
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"requirepass {_quoted(pw)}\n" if pw else "")
         argv = [
             str(exe),
+            str(config),
             "--port",
             str(plan.port),
             "--bind",
@@ -121,8 +141,6 @@ class RedisKind(KindDefaults):
             "--set-proc-title",
             "no",
         ]
-        if pw := plan.secrets.get("password"):
-            argv += ["--requirepass", pw]
         if ctx.restore is not None:
             shutil.copyfile(ctx.restore / DUMP, ctx.workdir / DUMP)
             argv += ["--dbfilename", DUMP]

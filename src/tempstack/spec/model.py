@@ -162,7 +162,7 @@ class PostgresService(ServiceBase):
 class RedisService(ServiceBase):
     kind: Literal["redis"] = "redis"
     image: Annotated[str, Field(min_length=1)] | None = None  # Kubernetes only
-    password: str | None = None
+    password: str | None = None  # random per run when unset; "" for none
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     ready_timeout: Duration = 30.0
 

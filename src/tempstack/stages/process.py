@@ -13,11 +13,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from tempstack.backends.local.process import signal_group
+from tempstack.masking import Masker
 from tempstack.services.base import run_tag
 from tempstack.stages.outcome import Status
 
@@ -40,6 +41,8 @@ class StageContext:
     started: float | None = None  # set when its command starts
     #: the project's Python, which pytest, playwright and locust stages run with
     python: str = sys.executable
+    #: masks the run's secrets in the output on its way to the log and the terminal
+    masker: Masker = field(default_factory=Masker)
     #: runs the command somewhere else (a Job in the cluster) instead of here
     runner: Callable[[StageContext, Sequence[str], Path], Finished] | None = None
 
@@ -57,22 +60,29 @@ class Finished:
     error: str | None = None  # could not start
 
 
-def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None) -> None:
-    """Drain the stage's output to its log (and the terminal) until it closes.
+def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None, masker: Masker) -> None:
+    """Drain the stage's output, masked, to its log (and the terminal) until it closes.
 
     A terminal that goes away (``tempstack run | head``) stops the echo, never the
     draining: a stage blocked on a full pipe would otherwise hang until its timeout.
     """
     fd = source.fileno()
-    for chunk in iter(lambda: os.read(fd, 65536), b""):
-        log.write(chunk)
+    stream = masker.stream()
+
+    def write(data: bytes) -> None:
+        nonlocal echo
+        log.write(data)
         log.flush()
         if echo is not None:
             try:
-                echo.write(chunk)
+                echo.write(data)
                 echo.flush()
             except OSError:
                 echo = None
+
+    for chunk in iter(lambda: os.read(fd, 65536), b""):
+        write(stream.feed(chunk))
+    write(stream.flush())
 
 
 def run_logged(ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
@@ -97,7 +107,9 @@ def run_logged(ctx: StageContext, argv: Sequence[str], cwd: Path) -> Finished:
             return Finished(start, ctx.now(), 127, Status.ERROR, message)
         assert proc.stdout is not None
         echo = sys.stdout.buffer if ctx.echo else None
-        pump = threading.Thread(target=_pump, args=(proc.stdout, log, echo), daemon=True)
+        pump = threading.Thread(
+            target=_pump, args=(proc.stdout, log, echo, ctx.masker), daemon=True
+        )
         pump.start()
         status: Status | None = None
         try:

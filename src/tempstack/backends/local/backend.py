@@ -57,15 +57,16 @@ class LocalBackend:
     def open(self, run_id: str, stack: str, stack_file: Path, report_dir: Path) -> None:
         self._run_id = run_id
         link = paths.runs_dir() / run_id
+        mode = paths.private_mode()  # state.json and the logs hold the run's secrets
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             run_dir = self.data_dir.resolve() / run_id
-            run_dir.mkdir(mode=0o755)
+            run_dir.mkdir(mode=mode)
             link.symlink_to(run_dir)
         else:
             run_dir = link
-            run_dir.mkdir(mode=0o755)
-        run_dir.chmod(0o755)
+            run_dir.mkdir(mode=mode)
+        run_dir.chmod(mode)
         self._run_dir = run_dir
         self.state = StateFile(
             run_dir / "state.json",
@@ -149,7 +150,7 @@ class LocalBackend:
 
     def workdir(self, service: str) -> Path:
         path = self.run_dir / service
-        path.mkdir(exist_ok=True, mode=0o755)
+        path.mkdir(exist_ok=True, mode=0o700)  # a server running as another user owns its own
         return path
 
     def cache_dir(self) -> Path:
