@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,32 @@ def write_json(path: Path, data: Any, mode: int = 0o600) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+#: written into each directory a run creates outside its own (and into the run's own, first
+#: of all), holding the run id: what gc and down check before removing a directory
+MARKER_FILE = ".tempstack-run"
+
+
+def mark(path: Path, run_id: str) -> None:
+    fd = os.open(path / MARKER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(run_id)
+
+
+def marked(path: Path, run_id: str | None = None) -> bool:
+    """``path`` is a real directory holding our marker (with ``run_id``, when given),
+    written by this user."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            return False
+        marker = path / MARKER_FILE
+        st = os.lstat(marker)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return False
+        return run_id is None or marker.read_text().strip() == run_id
+    except OSError:
+        return False
 
 
 TAIL_BYTES = 256 * 1024

@@ -656,11 +656,18 @@ def gc(dry_run: bool, backend_name: str, kubeconfig: Path | None, context: str |
         if not dry_run:
             runs.stop(record, timeout=10)
         removed += 1
-    for stray in runs.stray_dirs():
-        err.print(f"{'would remove' if dry_run else 'removing'} {stray}: no state", markup=False)
+    strays, foreign = runs.stray_dirs()
+    for stray in strays:
+        err.print(
+            f"{'would remove' if dry_run else 'removing'} {stray}: a run that never started",
+            markup=False,
+        )
         if not dry_run:
             shutil.rmtree(stray, ignore_errors=True)
         removed += 1
+    for entry in foreign:
+        err.print(f"left alone: {entry}: not a tempstack run (no marker or state of ours)",
+                  markup=False)
     if not dry_run:
         ports.release_stale()
     if removed == 0:

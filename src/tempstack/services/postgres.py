@@ -27,7 +27,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from tempstack._files import locked
+from tempstack._files import locked, mark
 from tempstack.errors import MissingBinaryError, StartError
 from tempstack.readiness.base import Probe
 from tempstack.services import binaries, postgres_data, users
@@ -325,6 +325,8 @@ class PostgresKind(KindDefaults):
             env={**ctx.base_env, **run_tag(ctx.run_id)},
         )
         sock.mkdir()
+        if not sock.is_relative_to(ctx.workdir):
+            mark(sock, ctx.run_id)  # outside the run: gc removes it only with our marker
         if uid:
             shutil.chown(ctx.workdir, uid[0], uid[1])
             shutil.chown(sock, uid[0], uid[1])

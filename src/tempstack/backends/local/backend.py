@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tempstack._clock import now_iso
-from tempstack._files import tail
+from tempstack._files import mark, tail
 from tempstack.backends.base import Handle
 from tempstack.backends.local import cleanup, paths, ports
 from tempstack.backends.local.process import LocalProcess
@@ -67,6 +67,7 @@ class LocalBackend:
             run_dir = link
             run_dir.mkdir(mode=mode)
         run_dir.chmod(mode)
+        mark(run_dir, run_id)  # before anything else: gc removes no directory without it
         self._run_dir = run_dir
         self.state = StateFile(
             run_dir / "state.json",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tempstack._clock import parse_iso
+from tempstack._files import marked
 from tempstack.backends.local import paths
 from tempstack.backends.local.state import load_state, ref_alive
 from tempstack.errors import UsageError
@@ -113,16 +114,17 @@ def reapable(record: RunRecord) -> str | None:
     return None
 
 
-def stray_dirs() -> list[Path]:
-    """Directories in the runs folder with no state, old enough not to be starting."""
+def stray_dirs() -> tuple[list[Path], list[Path]]:
+    """Entries of the runs folder with no (trusted) state, old enough not to be starting:
+    (half-created runs of ours, which carry our marker; anything else, to be left alone)."""
     now = time.time()
-    out = []
+    ours, foreign = [], []
     for entry in paths.runs_dir().iterdir():
-        stray = load_state(entry) is None and entry.is_dir() and not entry.is_symlink()
-        if (
-            stray
-            and now - entry.stat().st_mtime > HALF_CREATED_GRACE
-            and entry.name.count("-") >= 2
-        ):
-            out.append(entry)
-    return out
+        if load_state(entry) is not None:
+            continue
+        if entry.is_dir() and not entry.is_symlink() and marked(entry, entry.name):
+            if now - entry.stat().st_mtime > HALF_CREATED_GRACE:
+                ours.append(entry)
+        else:
+            foreign.append(entry)
+    return ours, foreign

@@ -8,6 +8,7 @@ functions that need it: the pytest plugin reads state files where psutil is not 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -17,8 +18,6 @@ from tempstack._files import read_json, write_json
 
 SCHEMA = 1
 MARKER = "tempstack-run"
-
-
 def process_ref(pid: int) -> dict[str, Any]:
     """A pid with its start time, so a recycled pid is never mistaken for ours."""
     import psutil
@@ -85,10 +84,15 @@ class StateFile:
 
 
 def load_state(run_dir: Path) -> dict[str, Any] | None:
-    """The state of a run directory, or None if it is not one of ours."""
+    """The state of a run directory, or None if it is not one of ours: a state file that
+    another user owns or may write is never read (it would name what to kill and remove)."""
+    path = run_dir / "state.json"
     try:
-        data = read_json(run_dir / "state.json")
-    except (FileNotFoundError, NotADirectoryError, ValueError):
+        st = os.stat(path)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
+            return None
+        data = read_json(path)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("marker") != MARKER:
         return None
