@@ -31,7 +31,7 @@ from tempstack.errors import (
     TempstackError,
     UsageError,
 )
-from tempstack.masking import secrets_in_env
+from tempstack.masking import Masker, secrets_in_env
 from tempstack.profile.budgets import evaluate, exceeded
 from tempstack.report.flaky import flakiness
 from tempstack.report.write import ReportPaths, write_reports
@@ -102,6 +102,8 @@ class RunResult:
     kept_until: float | None = None
     reach: list[str] = field(default_factory=list)  # a kept run's way in (Kubernetes)
     reports: ReportPaths | None = None
+    #: knows the run's secrets: what is shown of this result passes through it
+    masker: Masker = field(default_factory=Masker)
 
 
 _BACKEND_KEYS = ("kubeconfig", "context", "wait", "expiry")
@@ -179,7 +181,9 @@ class Stack:
         _writable(engine.report_dir)
         engine.journal.repeat = repeat
         deadline = None if timeout is None else time.monotonic() + timeout
-        result = RunResult(engine.run_id, EXIT_OK, report_dir=engine.report_dir)
+        result = RunResult(
+            engine.run_id, EXIT_OK, report_dir=engine.report_dir, masker=engine.journal.masker
+        )
         keep_until: float | None = None
         interruption: str | None = None
         try:

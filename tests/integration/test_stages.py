@@ -52,7 +52,8 @@ def test_web_answers():
     assert urllib.request.urlopen(os.environ["WEB_URL"]).status == 200
 
 def test_cache_is_exported():
-    assert os.environ["CACHE_URL"].startswith("redis://:" + os.environ["CACHE_PASSWORD"] + "@127.0.0.1:")
+    auth = ":" + os.environ["CACHE_PASSWORD"] + "@"
+    assert os.environ["CACHE_URL"].startswith("redis://" + auth + "127.0.0.1:")
 
 def test_deliberately_failing():
     print("looking for the widget in the response")

@@ -123,7 +123,9 @@ _WARNED = {
 
 
 def print_run_result(result: RunResult) -> None:
+    """The run's outcome on the terminal (a CI log others read): secrets masked."""
     journal = result.reports.document if result.reports is not None else None
+    mask = result.masker.text
     for line in budget_lines(journal) if journal is not None else []:
         err.print(line)
     repeated = any(o.attempt > 1 for o in result.outcomes)
@@ -139,7 +141,7 @@ def print_run_result(result: RunResult) -> None:
             highlight=False,
         )
         if o.status.value != "passed" and o.reason:
-            err.print(f"      {o.reason}", markup=False, style="red")
+            err.print(f"      {mask(o.reason)}", markup=False, style="red")
     for line in profile_lines(journal) if journal is not None else []:
         err.print(line)
     for event in journal.events if journal is not None else []:
@@ -148,7 +150,7 @@ def print_run_result(result: RunResult) -> None:
             problem = event.detail.get("error") or event.detail
             err.print(f"warning: {event.kind}{where}: {problem}", markup=False, style="yellow")
     if result.error is not None:
-        err.print(f"error: {result.error}", markup=False)
+        err.print(f"error: {mask(str(result.error))}", markup=False)
     if result.kept_until is not None:
         err.print(
             f"kept: {result.run_id} until {iso(result.kept_until)}\n"
