@@ -11,7 +11,6 @@ import pwd
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -96,13 +95,13 @@ def test_another_user_reads_no_secret_of_a_run(write_stack, intruder: pwd.struct
             assert tried.returncode != 0 and "Permission denied" in tried.stderr, argv
         # Redis answers nobody who lacks the run's password
         port = int(run.env["CACHE_PORT"])
-        ping = as_user(
+        ping = as_user(  # bash's /dev/tcp: nothing of this checkout needs to be readable
             intruder,
             [
-                sys.executable,
+                "bash",
                 "-c",
-                f"import socket; s=socket.create_connection(('127.0.0.1',{port}));"
-                "s.sendall(b'PING\\r\\n'); print(s.recv(64))",
+                f"exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'PING\\r\\n' >&3; "
+                "read -r r <&3; echo $r",
             ],
         )
         assert "NOAUTH" in ping.stdout, ping
@@ -329,3 +328,60 @@ def test_every_report_file_is_masked(tmp_path: Path) -> None:
             assert form not in done.stdout + done.stderr, f"{name} secret on the terminal"
     del base64
     assert "***" in (report / "summary.md").read_text()
+
+
+def test_a_default_home_precreated_by_another_user_is_refused(
+    intruder: pwd.struct_passwd,
+) -> None:
+    """``/dev/shm`` is world-writable: the intruder creates the default home of a victim
+    user (not root's, which this machine's own runs use) before the victim's first run."""
+    victim_name = "tsvictim"
+    made = False
+    try:
+        pwd.getpwnam(victim_name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", victim_name], check=True)
+        made = True
+    victim = pwd.getpwnam(victim_name)
+    planted = Path("/dev/shm") / f"tempstack-{victim.pw_uid}"
+    assert not planted.exists(), f"{planted} exists already; remove it to run this test"
+    try:
+        as_user(intruder, ["mkdir", "-m", "0777", str(planted)])
+        said = _home_as(victim)
+        assert said.startswith(f"{planted} (tempstack's home) is owned by uid {intruder.pw_uid}")
+        assert "TEMPSTACK_HOME" in said
+        assert not any(planted.iterdir())  # nothing of the victim's went into it
+    finally:
+        shutil.rmtree(planted, ignore_errors=True)
+        if made:
+            subprocess.run(["userdel", victim_name], check=False)
+
+
+def _home_as(user: pwd.struct_passwd) -> str:
+    """What ``paths.home()`` says when ``user`` (without TEMPSTACK_HOME) asks for its
+    default home: in a forked child that becomes that user (the code is already loaded, so
+    the checkout need not be readable by it)."""
+    from tempstack.backends.local import paths
+    from tempstack.errors import UsageError
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            os.environ.pop("TEMPSTACK_HOME", None)
+            try:
+                message = f"accepted {paths.home()}"
+            except UsageError as exc:
+                message = str(exc)
+            os.write(write, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        said = fh.read()
+    os.waitpid(pid, 0)
+    return said
