@@ -258,4 +258,24 @@ class ClusterStage:
             client.sock.shutdown()
         data = base64.b64decode("".join(str(text).split()))
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            tar.extractall(out_dir, filter="data")
+            extract_data(tar, out_dir)
+
+
+def extract_data(tar: tarfile.TarFile, out_dir: Path) -> None:
+    """Extract what a stage wrote, refusing anything that would land outside ``out_dir``.
+
+    ``filter="data"`` does exactly this, but Debian 12's Python (3.11.2) predates
+    extraction filters (3.11.4), so there the members are checked here: regular files and
+    directories only, relative, no ``..``.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(out_dir, filter="data")
+        return
+    root = out_dir.resolve()
+    safe = []
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if (member.isfile() or member.isdir()) and target.is_relative_to(root):
+            member.mode &= 0o755
+            safe.append(member)
+    tar.extractall(out_dir, members=safe)
