@@ -14,8 +14,13 @@ import sys
 TOOL_MODULES = ("click", "pydantic", "rich", "psutil", "jinja2")
 
 
+def missing_tool_modules() -> list[str]:
+    """The tool's modules this environment lacks (none where ``tempstack[tool]`` is in)."""
+    return [m for m in TOOL_MODULES if importlib.util.find_spec(m) is None]
+
+
 def main() -> None:
-    missing = [m for m in TOOL_MODULES if importlib.util.find_spec(m) is None]
+    missing = missing_tool_modules()
     if missing:
         sys.stderr.write(
             "error: this environment has tempstack's core only (the pytest plugin and test "

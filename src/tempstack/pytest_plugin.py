@@ -29,7 +29,6 @@ on one shared stack, a test's figures include whatever other workers did meanwhi
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -361,9 +360,9 @@ def _checked(call: Callable[..., T], *args: Any) -> T:
 def _load(file: str | None) -> Stack:
     """The stack file, validated; its problems as pytest usage errors."""
     from tempstack.errors import SpecErrors, UsageError
-    from tempstack.launch import TOOL_MODULES
+    from tempstack.launch import missing_tool_modules
 
-    missing = [m for m in TOOL_MODULES if importlib.util.find_spec(m) is None]
+    missing = missing_tool_modules()
     if missing:  # this is a project's environment with tempstack's core only
         raise pytest.UsageError(
             "--tempstack starts the stack in this interpreter, whose environment has "

@@ -58,21 +58,19 @@ def shared_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def as_user(
-    user: pwd.struct_passwd, argv: list[str], **kw: object
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv,
-        user=user.pw_uid,
-        group=user.pw_gid,
-        extra_groups=[],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd="/",
-        **kw,  # type: ignore[arg-type]
+def _as(user: pwd.struct_passwd) -> dict[str, object]:
+    """Popen arguments that run a command as ``user`` alone (no groups of ours)."""
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "cwd": "/"}
+
+
+def as_user(user: pwd.struct_passwd, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        argv, capture_output=True, text=True, timeout=30, check=False, **_as(user)
     )
+
+
+def as_user_popen(user: pwd.struct_passwd, argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, start_new_session=True, **_as(user))  # type: ignore[call-overload, no-any-return]
 
 
 def _mode(path: Path) -> int:
@@ -226,17 +224,6 @@ def test_gc_kills_and_removes_only_what_is_ours(
             decoy.rmdir()
 
 
-def as_user_popen(user: pwd.struct_passwd, argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        user=user.pw_uid,
-        group=user.pw_gid,
-        extra_groups=[],
-        start_new_session=True,
-        cwd="/",
-    )
-
-
 LEAKY_STACK = """
 [stack]
 name = "leaky"
@@ -317,7 +304,6 @@ def test_every_report_file_is_masked(tmp_path: Path) -> None:
     assert {"journal.json", "summary.md", "report.html", "junit.xml", "output.log"} <= {
         p.name for p in files
     }
-    import base64
     from urllib.parse import quote
 
     for name, secret in secrets.items():
@@ -326,7 +312,6 @@ def test_every_report_file_is_masked(tmp_path: Path) -> None:
             for path in files:
                 assert form.encode() not in path.read_bytes(), f"{name} secret in {path}"
             assert form not in done.stdout + done.stderr, f"{name} secret on the terminal"
-    del base64
     assert "***" in (report / "summary.md").read_text()
 
 
