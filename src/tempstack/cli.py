@@ -282,7 +282,9 @@ def up(
                     markup=False,
                 )
             while expires is None or time.time() < expires:
-                time.sleep(0.5 if expires is None else max(0.01, min(0.5, expires - time.time())))
+                if engine.failure is not None:  # a service died (the watch saw it): say so now
+                    raise engine.failure
+                time.sleep(0.1 if expires is None else max(0.01, min(0.1, expires - time.time())))
         except (Interrupted, KeyboardInterrupt):
             if engine.journal.first("run.ready", None) is None:
                 engine.stop()
@@ -295,7 +297,8 @@ def up(
             raise
         finally:
             engine.stop()
-            engine.journal.write(engine.report_dir)
+            if not engine.refused:  # a taken --run-id: that run's reports are not ours
+                engine.journal.write(engine.report_dir)
 
 
 def _detach(
@@ -307,7 +310,7 @@ def _detach(
     no_cache: bool,
     backend: dict[str, Any],
 ) -> None:
-    from tempstack.engine.runner import make_run_id
+    from tempstack.engine.runid import make_run_id
 
     run_id = make_run_id(stack.name)
     argv = [
@@ -370,7 +373,8 @@ def _await_detached(
         state = load_state(state_path)
         status = state.get("status") if state else None
         code = proc.poll()
-        if status == "ready" and state is not None:
+        ours = state is not None and (state.get("supervisor") or {}).get("pid") == proc.pid
+        if status == "ready" and ours and state is not None:  # never another run's endpoints
             print_endpoints(state.get("exports", {}), state.get("env", {}), run_id)
             err.print(
                 f"detached: supervisor pid {proc.pid}; stop with 'tempstack down {run_id}'",
@@ -450,6 +454,7 @@ def run_(
             data_dir=data_dir,
             report_dir=report_dir,
             on_change=progress,
+            on_failure=lambda exc: err.print(f"error: {exc}", markup=False),
             use_cache=not no_cache,
             **_backend(backend_name, kubeconfig, context, wait_deleted),
         )
