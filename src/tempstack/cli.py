@@ -28,6 +28,7 @@ from tempstack._clock import iso
 from tempstack._files import tail
 from tempstack.backends.local import paths, ports, runs
 from tempstack.backends.local.state import load_state
+from tempstack.detached import await_detached
 from tempstack.errors import (
     EXIT_INTERRUPTED,
     EXIT_START_FAILED,
@@ -356,41 +357,13 @@ def _detach(
     state_path = paths.runs_dir() / run_id
     try:
         with signals_raise():
-            _await_detached(proc, state_path, log_path, run_id)
+            await_detached(proc, state_path, log_path, run_id)
     except (Interrupted, KeyboardInterrupt):
         proc.send_signal(signal.SIGTERM)  # the supervisor tears down what it started
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
         log_path.unlink(missing_ok=True)
         raise
-
-
-def _await_detached(
-    proc: subprocess.Popen[bytes], state_path: Path, log_path: Path, run_id: str
-) -> None:
-    interval = 0.005
-    while True:
-        state = load_state(state_path)
-        status = state.get("status") if state else None
-        code = proc.poll()
-        ours = state is not None and (state.get("supervisor") or {}).get("pid") == proc.pid
-        if status == "ready" and ours and state is not None:  # never another run's endpoints
-            print_endpoints(state.get("exports", {}), state.get("env", {}), run_id)
-            err.print(
-                f"detached: supervisor pid {proc.pid}; stop with 'tempstack down {run_id}'",
-                markup=False,
-            )
-            write_line(run_id)
-            log_path.unlink(missing_ok=True)
-            return
-        if code is not None:
-            lines = tail(log_path, 40)
-            for line in lines:
-                err.print(line, markup=False)
-            log_path.unlink(missing_ok=True)
-            sys.exit(code or EXIT_START_FAILED)
-        time.sleep(interval)
-        interval = min(interval * 1.5, 0.1)
 
 
 # -- run ---------------------------------------------------------------------------------
