@@ -28,6 +28,7 @@ from tempstack._clock import iso
 from tempstack._files import tail
 from tempstack.backends.local import paths, ports, runs
 from tempstack.backends.local.state import load_state
+from tempstack.detached import await_detached
 from tempstack.errors import (
     EXIT_INTERRUPTED,
     EXIT_START_FAILED,
@@ -282,7 +283,9 @@ def up(
                     markup=False,
                 )
             while expires is None or time.time() < expires:
-                time.sleep(0.5 if expires is None else max(0.01, min(0.5, expires - time.time())))
+                if engine.failure is not None:  # a service died (the watch saw it): say so now
+                    raise engine.failure
+                time.sleep(0.1 if expires is None else max(0.01, min(0.1, expires - time.time())))
         except (Interrupted, KeyboardInterrupt):
             if engine.journal.first("run.ready", None) is None:
                 engine.stop()
@@ -295,7 +298,8 @@ def up(
             raise
         finally:
             engine.stop()
-            engine.journal.write(engine.report_dir)
+            if not engine.refused:  # a taken --run-id: that run's reports are not ours
+                engine.journal.write(engine.report_dir)
 
 
 def _detach(
@@ -307,7 +311,7 @@ def _detach(
     no_cache: bool,
     backend: dict[str, Any],
 ) -> None:
-    from tempstack.engine.runner import make_run_id
+    from tempstack.engine.runid import make_run_id
 
     run_id = make_run_id(stack.name)
     argv = [
@@ -353,40 +357,13 @@ def _detach(
     state_path = paths.runs_dir() / run_id
     try:
         with signals_raise():
-            _await_detached(proc, state_path, log_path, run_id)
+            await_detached(proc, state_path, log_path, run_id)
     except (Interrupted, KeyboardInterrupt):
         proc.send_signal(signal.SIGTERM)  # the supervisor tears down what it started
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
         log_path.unlink(missing_ok=True)
         raise
-
-
-def _await_detached(
-    proc: subprocess.Popen[bytes], state_path: Path, log_path: Path, run_id: str
-) -> None:
-    interval = 0.005
-    while True:
-        state = load_state(state_path)
-        status = state.get("status") if state else None
-        code = proc.poll()
-        if status == "ready" and state is not None:
-            print_endpoints(state.get("exports", {}), state.get("env", {}), run_id)
-            err.print(
-                f"detached: supervisor pid {proc.pid}; stop with 'tempstack down {run_id}'",
-                markup=False,
-            )
-            write_line(run_id)
-            log_path.unlink(missing_ok=True)
-            return
-        if code is not None:
-            lines = tail(log_path, 40)
-            for line in lines:
-                err.print(line, markup=False)
-            log_path.unlink(missing_ok=True)
-            sys.exit(code or EXIT_START_FAILED)
-        time.sleep(interval)
-        interval = min(interval * 1.5, 0.1)
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -450,6 +427,7 @@ def run_(
             data_dir=data_dir,
             report_dir=report_dir,
             on_change=progress,
+            on_failure=lambda exc: err.print(f"error: {exc}", markup=False),
             use_cache=not no_cache,
             **_backend(backend_name, kubeconfig, context, wait_deleted),
         )

@@ -57,6 +57,17 @@ class UsageError(TempstackError):
     exit_code = EXIT_USAGE
 
 
+class RunIdTaken(UsageError):
+    """The run directory (or its link in the runs folder) already exists."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run id {run_id} is already taken (a run directory of that name exists); "
+            "choose another --run-id or leave it out"
+        )
+
+
 class StartError(TempstackError):
     """A service could not be started or never became ready."""
 

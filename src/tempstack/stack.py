@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from tempstack._bounds import bounded
 from tempstack._clock import iso
 from tempstack.backends.select import BackendOptions, make_backend
 from tempstack.engine import Engine, EngineOptions
@@ -147,7 +148,8 @@ class Stack:
         finally:
             engine.stop()
             engine.journal.finish()
-            engine.journal.write()
+            if not engine.refused:  # a taken run id: that run's reports are not ours
+                engine.journal.write()
 
     def run(
         self,
@@ -180,7 +182,7 @@ class Stack:
         engine = self.engine(timeout=timeout, **options)
         _writable(engine.report_dir)
         engine.journal.repeat = repeat
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + bounded(timeout)
         result = RunResult(
             engine.run_id, EXIT_OK, report_dir=engine.report_dir, masker=engine.journal.masker
         )
@@ -195,6 +197,8 @@ class Stack:
                     else:
                         outcome = self._stage(engine, result, name, deadline, echo, attempt, repeat)
                     _add(engine, result, outcome)
+                    if engine.failure is not None:  # a service died: the run ends here
+                        raise engine.failure
                     if outcome.status is Status.TIMEOUT:
                         result.exit_code = EXIT_TIMEOUT
                     elif outcome.status in _FAILING and result.exit_code == EXIT_OK:
@@ -221,6 +225,7 @@ class Stack:
             _record_failure(engine, exc)
             raise
         finally:
+            result.run_id, result.report_dir = engine.run_id, engine.report_dir  # after a retry
             interrupted = (
                 isinstance(result.error, Interrupted) or result.exit_code == EXIT_INTERRUPTED
             )
@@ -240,10 +245,11 @@ class Stack:
             if not interrupted:
                 self._judge_budgets(engine, result)
             engine.journal.finish()
-            result.reports = write_reports(
-                engine.journal,
-                None if history is False else (history or self.history_path),
-            )
+            if not engine.refused:  # a taken run id: that run's reports are not ours
+                result.reports = write_reports(
+                    engine.journal,
+                    None if history is False else (history or self.history_path),
+                )
         result.kept_until = keep_until
         if keep_until is not None:
             result.reach = engine.backend.reach()
@@ -282,7 +288,7 @@ class Stack:
     ) -> Outcome:
         spec = _resolve_stage(engine, self.loaded, name)
         now = engine.journal.now
-        stage_deadline = now() + spec.timeout
+        stage_deadline = now() + bounded(spec.timeout)
         if deadline is not None:  # --timeout bounds the whole run
             stage_deadline = min(stage_deadline, now() + max(deadline - time.monotonic(), 0.001))
         out_dir = engine.report_dir / "stages" / name
@@ -325,6 +331,8 @@ class Stack:
             engine.journal.event("stage.end", name, attempt=attempt, status=outcome.status.value)
             raise
         engine.profiler.stage_ended(name)
+        if engine.failure is not None and outcome.status is Status.ERROR:
+            outcome.reason = f"stopped: {str(engine.failure).splitlines()[0]}"
         engine.journal.event(
             "stage.end",
             name,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import signal
 import sys
@@ -22,19 +21,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from tempstack._files import copy_log, write_json
+from tempstack._bounds import MAX_STOP_GRACE, bounded
+from tempstack._files import write_json
 from tempstack.backends.base import Backend, Handle
+from tempstack.engine import records, runid
 from tempstack.engine import snapshot as snapshots
-from tempstack.engine.bundle import LOG_LINES, mask_url, write_bundle
 from tempstack.engine.interpreter import find_interpreter
 from tempstack.engine.journal import Journal
+from tempstack.engine.records import LOG_TAIL_LINES
+from tempstack.engine.watch import ServiceWatch
 from tempstack.errors import SpecErrors, StackTimeout, StartError, TempstackError
 from tempstack.masking import secrets_in_env
 from tempstack.plugins import CLUSTER_HOSTS_VAR
@@ -63,7 +64,6 @@ from tempstack.spec.model import (
 )
 from tempstack.spec.placement import image_for
 
-LOG_TAIL_LINES = 30
 PROXY = "_proxy"  # the recording proxy's directory and log name (not a valid service name)
 PROXY_START_TIMEOUT = 10.0
 
@@ -113,11 +113,8 @@ class EngineOptions:
     on_change: Callable[[ServiceStatus], None] | None = None
     run_id: str | None = None
     use_cache: bool = True  # False (--no-cache): neither restore nor save seeded snapshots
-
-
-def make_run_id(stack: str) -> str:
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    return f"{stack}-{stamp}-{secrets.token_hex(2)}"
+    #: told at once when a service dies while the stack is up (the CLI prints it)
+    on_failure: Callable[[TempstackError], None] | None = None
 
 
 def env_name(service: str, attr: str) -> str:
@@ -132,7 +129,7 @@ class Engine:
         self.environ = dict(os.environ if options.environ is None else options.environ)
         #: the project's Python, which stages run with (found once, before anything starts)
         self.interpreter = find_interpreter(loaded.root, loaded.spec.stack.python, self.environ)
-        self.run_id = options.run_id or make_run_id(loaded.name)
+        self.run_id = options.run_id or runid.make_run_id(loaded.name)
         self.report_dir = (
             options.report_dir or loaded.root / ".tempstack" / "reports" / self.run_id
         ).absolute()
@@ -154,6 +151,7 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._opened = False
         self._stopped = False
+        self.refused = False  # the run id was taken: nothing of this run may be written
         self.snapshot: snapshots.SnapshotPlan | None = None
         self._seed_lock = threading.Lock()
         self._unseeded: dict[str, set[str]] = {}  # data service -> jobs still to complete
@@ -167,16 +165,18 @@ class Engine:
         self.proxied: dict[str, tuple[int, int]] = {}  # service -> (proxy port, own port)
         self.proxy: Handle | None = None
         self.profiler = Profiler(loaded.spec.profile, self._pids, self.journal.event)
+        self.watch = ServiceWatch(self, options.on_failure, LOG_TAIL_LINES)
 
     # -- start -----------------------------------------------------------------------------
     def start(self) -> None:
         """Bring every service up; raises on the first failure or the ``timeout``."""
-        deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
+        timeout = self.options.timeout
+        deadline = None if timeout is None else time.monotonic() + bounded(timeout)
         self.journal.event("run.start")
         if not self.backend.remote:  # a cluster brings its own servers, in images
             for name, svc in self.loaded.spec.services.items():
                 KINDS[svc.kind].check_installed(svc, name)
-        self.backend.open(self.run_id, self.loaded.name, self.loaded.path, self.report_dir)
+        runid.open_backend(self)
         self._opened = True
         self._plan()
         self._plan_data()
@@ -196,6 +196,21 @@ class Engine:
         self.profiler.write_file(Path(self.env[PROFILE_VAR]))
         self.backend.record(status="ready", exports=self.exports, env=self.env)
         self.journal.event("run.ready")
+        if not self.backend.remote:  # a cluster restarts its pods; it reports its own failures
+            self.watch.start()
+
+    def fail(self, error: TempstackError) -> bool:
+        """Record the run's first failure and cancel what runs; False if one came first."""
+        with self._cv:
+            if self.failure is not None or self._stopped:
+                return False
+            self.failure = error
+            self.cancel.set()
+            self._cv.notify_all()
+        return True
+
+    def mark_failed(self, name: str, error: str) -> None:
+        self._set(name, State.FAILED, error=error)
 
     def _pids(self) -> dict[str, int]:
         return {n: h.pid for n, h in list(self.handles.items()) if h.pid and h.returncode() is None}
@@ -647,12 +662,12 @@ class Engine:
         self._set(name, State.READY)
 
     def _finish_job(self, name: str, handle: Handle, timeout: float | None) -> None:
-        code = handle.wait(timeout, cancel=self.cancel)
+        code = handle.wait(bounded(timeout), cancel=self.cancel)
         if code is None:
             if self.cancel.is_set():
                 return
             raise StartError(
-                f"job {name} did not finish within {timeout:g}s",
+                f"job {name} did not finish within {bounded(timeout):g}s",
                 service=name,
                 log_tail=self.backend.log_tail(name, LOG_TAIL_LINES),
             )
@@ -668,35 +683,17 @@ class Engine:
 
     # -- stop ------------------------------------------------------------------------------
     def write_failure_bundle(self, error: str) -> Path:
-        secrets_ = {v for p in self.plans.values() for v in p.secrets.values()}
-        return write_bundle(
-            self.report_dir,
-            error=error,
-            logs={n: self.backend.log_tail(n, LOG_LINES) for n in self.handles},
-            probes={n: h.as_dict() for n, h in self.probes.items()},
-            env={
-                **self.env,
-                **{k: v for k, v in self.base_env.items() if k in self.loaded.spec.env},
-            },
-            ports={
-                **{n: p.port for n, p in self.plans.items()},
-                **{f"{n}.{x}": port for n, p in self.plans.items() for x, port in p.ports.items()},
-            },
-            services={
-                n: {"state": s.state.value, "pid": s.pid, "error": s.error}
-                for n, s in self.status.items()
-            },
-            secrets=secrets_,
-        )
+        return records.failure_bundle(self, error)
 
     def stop(self, *, keep_until: float | None = None) -> None:
         """Tear everything down (idempotent). A signal during teardown forces SIGKILL."""
         if self._stopped:
             return
-        self._stopped = True
         with self._cv:
+            self._stopped = True
             self.cancel.set()
             self._cv.notify_all()
+        self.watch.stop()
         with self._shielded():
             self.journal.event("run.stopping")
             self.profiler.stop_sampling()
@@ -708,7 +705,7 @@ class Engine:
                     self._stop_services()
                 finally:
                     self._stop_proxy()
-            self._collect_services()
+            self.journal.services = records.collect_services(self)
             if self._opened:
                 try:
                     self.backend.close(keep_until=keep_until)
@@ -724,35 +721,6 @@ class Engine:
         except Exception as exc:  # the backend's sweep still ends it
             self.journal.event("teardown.error", PROXY, error=f"{type(exc).__name__}: {exc}")
 
-    def _collect_services(self) -> None:
-        """Each service's record and log into the report, before the run dir is removed."""
-        records = []
-        logs = self.report_dir / "services"
-        for name in self.loaded.order:
-            status, spec = self.status[name], self.loaded.spec.services[name]
-            record: dict[str, Any] = {
-                "name": name,
-                "kind": spec.kind,
-                "state": status.state.value,
-                "pid": status.pid,
-                "port": status.port,
-                "url": mask_url(status.url) if status.url else None,
-                "error": status.error,
-                "depends_on": list(self.loaded.deps.get(name, {})),
-                "timings": {k: round(v, 6) for k, v in status.timings.items()},
-                "snapshot": status.snapshot,
-                "memory": self.profiler.memory.get(name),
-            }
-            if name in self.handles:
-                try:
-                    copy = copy_log(self.backend.log_path(name), logs / f"{name}.log")
-                    record["log"] = str(copy.relative_to(self.report_dir))
-                    record["log_tail"] = self.backend.log_tail(name, LOG_TAIL_LINES)
-                except OSError as exc:
-                    self.journal.event("report.error", name, error=str(exc))
-            records.append(record)
-        self.journal.services = records
-
     def _stop_services(self) -> None:
         names = [n for n in self.loaded.order if n in self.handles]
         for wave in teardown_waves(self.loaded.deps, names):
@@ -767,10 +735,15 @@ class Engine:
     def _stop_one(self, name: str) -> None:
         handle = self.handles[name]
         launch_signal = self.plans[name].spec.stop_signal
-        timeout = self.plans[name].spec.stop_timeout
-        was_up = self.status[name].state is State.READY and not self.plans[name].kind.is_job
+        timeout = bounded(self.plans[name].spec.stop_timeout, MAX_STOP_GRACE)
+        state = self.status[name].state
+        was_up = state is State.READY and not self.plans[name].kind.is_job
         died = handle.returncode() if was_up else None  # exited before we asked it to
         try:
+            if state is State.FAILED:  # the watch saw it die: it stays failed
+                code = handle.stop(launch_signal, timeout, self.force)
+                self.journal.event("service.exit", name, returncode=code)
+                return
             self._set(name, State.STOPPING)
             code = handle.stop(launch_signal, timeout, self.force)
             if died is not None:
@@ -803,6 +776,6 @@ class Engine:
 
 def _ready_timeout(spec: ServiceSpec) -> float:
     if isinstance(spec, ProcessService) and spec.ready is not None:
-        return spec.ready.timeout
+        return bounded(spec.ready.timeout)
     timeout = getattr(spec, "ready_timeout", None)
-    return float(timeout) if timeout is not None else 60.0
+    return bounded(float(timeout)) if timeout is not None else 60.0

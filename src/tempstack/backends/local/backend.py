@@ -21,7 +21,7 @@ from tempstack.backends.base import Handle
 from tempstack.backends.local import cleanup, paths, ports
 from tempstack.backends.local.process import LocalProcess
 from tempstack.backends.local.state import StateFile, process_ref
-from tempstack.errors import StartError
+from tempstack.errors import RunIdTaken, StartError
 from tempstack.services.base import (
     HOST,
     OWNER_VAR,
@@ -58,14 +58,22 @@ class LocalBackend:
         self._run_id = run_id
         link = paths.runs_dir() / run_id
         mode = paths.private_mode()  # state.json and the logs hold the run's secrets
-        if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            run_dir = self.data_dir.resolve() / run_id
-            run_dir.mkdir(mode=mode)
-            link.symlink_to(run_dir)
-        else:
-            run_dir = link
-            run_dir.mkdir(mode=mode)
+        # exclusively (no exist_ok): two runs never share a directory, whatever their ids
+        try:
+            if self.data_dir is not None:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                run_dir = self.data_dir.resolve() / run_id
+                run_dir.mkdir(mode=mode)
+                try:
+                    link.symlink_to(run_dir)
+                except FileExistsError:
+                    run_dir.rmdir()  # ours, and still empty
+                    raise
+            else:
+                run_dir = link
+                run_dir.mkdir(mode=mode)
+        except FileExistsError:
+            raise RunIdTaken(run_id) from None
         run_dir.chmod(mode)
         mark(run_dir, run_id)  # before anything else: gc removes no directory without it
         self._run_dir = run_dir

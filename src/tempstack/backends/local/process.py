@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from tempstack._bounds import MAX_STOP_GRACE, bounded
 from tempstack.services.base import Launch, run_tag
 
 
@@ -60,7 +61,7 @@ class LocalProcess:
             return self.popen.poll()
 
     def wait(self, timeout: float | None, cancel: threading.Event | None = None) -> int | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + bounded(timeout)
         interval = 0.002
         while True:
             code = self.returncode()
@@ -78,7 +79,7 @@ class LocalProcess:
         sig = signal.Signals[signal_name]
         if self.returncode() is None and not force.is_set():
             signal_group(self.pgid, sig)
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + bounded(timeout, MAX_STOP_GRACE)  # then SIGKILL
             interval = 0.002
             while self.returncode() is None and time.monotonic() < deadline:
                 if force.wait(interval):
