@@ -29,6 +29,19 @@ class TempstackError(Exception):
         return self.message
 
 
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (control characters escaped) and at most ``limit`` characters.
+
+    A stack file's key or value can hold a newline or be megabytes long; an error line
+    must still be one line a person can read.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        text = "".join(c if 32 <= ord(c) != 127 else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text.encode(errors='replace'))} bytes)"
+    return text
+
+
 class SpecError(TempstackError):
     """A problem in the stack file: one line naming the file, the key and what is valid."""
 
@@ -36,8 +49,9 @@ class SpecError(TempstackError):
 
     def __init__(self, file: str, key: str, problem: str) -> None:
         self.file = file
-        self.key = key
-        self.problem = problem
+        self.key = one_line(key, 200)
+        self.problem = problem = one_line(problem, 1000)
+        key = self.key
         super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
 
 

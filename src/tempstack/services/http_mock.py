@@ -87,11 +87,19 @@ class HttpMockKind(ServerKind):
             ]
         try:
             parsed = read_routes_file(path, shown)
+            problems = _template_errors(parsed.routes, shown, "")
         except SpecErrors as many:
-            return many.errors
+            problems = many.errors
         except SpecError as exc:
-            return [exc]
-        return _template_errors(parsed.routes, shown, "")
+            problems = [exc]
+        # a problem with the file as a whole also says where it was named, so a file that is
+        # no routes file at all (``routes = "/etc/passwd"``) still names the stack's key
+        return [
+            e
+            if e.key
+            else SpecError(e.file, "", f"{e.problem} (the routes file of {key}.routes in {file})")
+            for e in problems
+        ]
 
     def config(self, plan: ServicePlan, ctx: PrepareContext) -> dict[str, Any]:
         spec = spec_as(plan.spec, HttpMockService)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tempstack.errors import SpecError
+from tempstack.spec.fields import describe
 
 _TYPE_WORDS = {
     "string_type": "a string",
@@ -90,8 +91,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return describe(value)
 
 
 def dotted(prefix: str, loc: tuple[Any, ...]) -> str:

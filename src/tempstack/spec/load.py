@@ -19,7 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from tempstack.errors import SpecError, SpecErrors, UsageError
 from tempstack.spec import errors as spec_errors
+from tempstack.spec import nesting
 from tempstack.spec.budgets import budget_key, check_budgets
+from tempstack.spec.fields import name_problem
 from tempstack.spec.graph import find_cycle, topo_order
 from tempstack.spec.interpolate import InterpolationSyntaxError, Ref, parse
 from tempstack.spec.model import (
@@ -35,6 +37,7 @@ from tempstack.spec.model import (
     StackSpec,
     StageSpec,
 )
+from tempstack.spec.paths import path_errors
 from tempstack.spec.placement import placement_errors
 from tempstack.spec.stages import STAGE_MODELS, LocustStage, PlaywrightStage
 
@@ -92,11 +95,16 @@ def load(
     file_path = find_stack_file(path)
     environ = os.environ if environ is None else environ
     shown = _shown_name(file_path)
+    raw = file_path.read_bytes()
     try:
-        with file_path.open("rb") as fh:
-            data: dict[str, Any] = tomllib.load(fh)
+        data: dict[str, Any] = tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecErrors([SpecError(shown, "", f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        line, key = nesting.where_deep(raw.decode())
+        raise SpecErrors([SpecError(shown, key, f"line {line}: {nesting.problem()}")]) from None
+    if (deep := nesting.too_deep(data)) is not None:
+        raise SpecErrors([SpecError(shown, deep.split("[")[0], nesting.problem())])
     prefix = ""
     if file_path.name == "pyproject.toml":
         tool = data.get("tool", {})
@@ -106,7 +114,10 @@ def load(
             )
         data, prefix = tool["tempstack"], "tool.tempstack"
     checker = _Checker(shown, prefix, file_path.parent, environ)
-    loaded = checker.run(data, file_path)
+    try:
+        loaded = checker.run(data, file_path)
+    except RecursionError:  # a safety net: too_deep() refuses what could get here
+        raise SpecErrors([SpecError(shown, prefix, nesting.problem())]) from None
     if checker.errors:
         raise SpecErrors(checker.errors)
     assert loaded is not None
@@ -186,6 +197,10 @@ class _Checker:
         self._python(spec)
         self._kind_files(spec)
         self._snapshot_inputs(loaded)
+        self.errors.extend(path_errors(spec, self.root, self.file, self.prefix))
+        from tempstack.services.postgres_check import postgres_errors  # asks the server
+
+        self.errors.extend(postgres_errors(spec, self.file, self.prefix))
         self.errors.extend(check_budgets(spec, self.file, self.prefix))
         self.errors.extend(placement_errors(spec, spec.stack.backend, self.file, self.prefix))
         if not self.errors:
@@ -258,12 +273,10 @@ class _Checker:
         kinds = ", ".join(SERVICE_MODELS)
         for name, body in raw.items():
             key = self.key("services", name)
-            if name == "self" or not _valid_name(name):
-                self.error(
-                    key,
-                    "a service name must start with a letter and hold only letters, "
-                    "digits, '_' or '-' (and not be 'self')",
-                )
+            if problem := ("a service cannot be named 'self'" if name == "self" else None) or (
+                name_problem(name, "service")
+            ):
+                self.error(key, problem)
                 continue
             if not isinstance(body, dict):
                 self.error(key, "expected a table [services.NAME]")
@@ -287,12 +300,8 @@ class _Checker:
             return out
         for name, body in raw.items():
             key = self.key("stages", name)
-            if not _valid_name(name):
-                self.error(
-                    key,
-                    "a stage name must start with a letter and hold only letters, "
-                    "digits, '_' or '-'",
-                )
+            if problem := name_problem(name, "stage"):
+                self.error(key, problem)
                 continue
             if not isinstance(body, dict):
                 self.error(key, "expected a table [stages.NAME]")
@@ -478,7 +487,3 @@ def read_env_files(files: str | list[str] | None, root: Path) -> dict[str, str]:
     for f in [files] if isinstance(files, str) else (files or []):
         out.update({k: v for k, v in dotenv_values(root / f).items() if v is not None})
     return out
-
-
-def _valid_name(name: str) -> bool:
-    return bool(name) and name[0].isalpha() and all(c.isalnum() or c in "_-" for c in name)

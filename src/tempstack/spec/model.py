@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from tempstack.spec.fields import (
     NAME_PATTERN,
     Command,
     Condition,
     Duration,
-    EnvValue,
+    EnvMap,
     NonEmptyCommand,
+    ProcessString,
     ServiceBase,
     SignalName,
     Strict,
@@ -21,6 +22,8 @@ from tempstack.spec.fields import (
     parse_signal,
 )
 from tempstack.spec.outside import HttpMockService, MailService, OidcService, S3Service
+from tempstack.spec.paths import inside_project
+from tempstack.spec.settings import PgSettingName, SettingName, SettingValue, non_empty_password
 from tempstack.spec.stages import StageSpec
 
 __all__ = ["Condition", "Duration", "StageSpec", "parse_duration", "parse_signal"]
@@ -98,9 +101,9 @@ class ReadySpec(Strict):
 
 class _CommandFields(ServiceBase):
     command: NonEmptyCommand
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     env_file: str | list[str] | None = None
-    cwd: str | None = None
+    cwd: ProcessString | None = None  # relative to the stack file; checked by spec.paths
     #: Kubernetes only: the container image the command runs in
     image: Annotated[str, Field(min_length=1)] | None = None
 
@@ -132,7 +135,9 @@ class ProcessService(_CommandFields):
 class SnapshotSpec(Strict):
     """What a job's result depends on: glob patterns relative to the stack file's directory."""
 
-    inputs: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    inputs: list[Annotated[str, Field(min_length=1), AfterValidator(inside_project)]] = Field(
+        min_length=1
+    )
 
 
 class JobService(_CommandFields):
@@ -151,11 +156,11 @@ class PostgresService(ServiceBase):
         Field(default_factory=lambda: ["app"], min_length=1)
     )
     user: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=63)] | None = None
-    password: str | None = None
+    password: Annotated[ProcessString, AfterValidator(non_empty_password)] | None = None
     version: (
         Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] | None
     ) = None
-    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    settings: dict[PgSettingName, SettingValue] = Field(default_factory=dict)
     ready_timeout: Duration = 60.0
 
 
@@ -163,7 +168,7 @@ class RedisService(ServiceBase):
     kind: Literal["redis"] = "redis"
     image: Annotated[str, Field(min_length=1)] | None = None  # Kubernetes only
     password: str | None = None  # random per run when unset; "" for none
-    settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    settings: dict[SettingName, SettingValue] = Field(default_factory=dict)
     ready_timeout: Duration = 30.0
 
 
@@ -191,7 +196,7 @@ SERVICE_MODELS: dict[str, type[ServiceBase]] = {
 
 
 class EnvTable(Strict):
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
 
 
 class ProfileSpec(Strict):
@@ -206,7 +211,7 @@ class ProfileSpec(Strict):
 
 class StackSpec(Strict):
     stack: StackMeta
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     stages: dict[str, StageSpec] = Field(default_factory=dict)
     profile: ProfileSpec = Field(default_factory=ProfileSpec)

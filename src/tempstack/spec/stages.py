@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from tempstack.spec.fields import Command, Duration, EnvValue, NonEmptyCommand, Strict
+from tempstack.spec.fields import Command, Duration, EnvMap, NonEmptyCommand, Strict
 from tempstack.spec.thresholds import Threshold, parse_threshold
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +31,7 @@ DEFAULT_TIMEOUT = 3600.0  # no stage runs unbounded; give `timeout` for longer o
 
 class _StageBase(Strict):
     cwd: str | None = None
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
     timeout: Duration = DEFAULT_TIMEOUT
     #: ``cluster`` (Kubernetes backend): run as a Job in the run's namespace, the stack
     #: directory copied in and the report files copied back
