@@ -141,7 +141,9 @@ ready = { log = "^up$" }
     return proc, state
 
 
-@pytest.mark.parametrize("grace", ["inf", "nan", "1e300"])
+# nan/inf are refused by the spec, also after interpolation; the longest grace it allows
+# (7 days) must still give way to a second Ctrl-C at once
+@pytest.mark.parametrize("grace", ["604800", "86400"])
 def test_second_ctrl_c_kills_a_service_with_an_unbounded_stop_timeout(
     write_stack, tmp_path: Path, grace: str
 ) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import tempstack
-from tempstack.errors import MissingBinaryError, StartError
+from tempstack.errors import SpecErrors, StartError
 
 from .helpers import assert_gone, basic_stack, port_free, states
 
@@ -190,7 +190,7 @@ settings = { max_connections = 17, work_mem = "8MB" }
             psycopg.connect(run.env["DB_URL"].replace("s3cret-pw", "wrong")).close()
 
 
-def test_postgres_version_mismatch_is_reported_before_start(write_stack) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_version_mismatch_is_a_spec_error(write_stack) -> None:  # type: ignore[no-untyped-def]
     path = write_stack("""
 [stack]
 name = "pgver"
@@ -198,13 +198,8 @@ name = "pgver"
 kind = "postgres"
 version = "9"
 """)
-    with (
-        pytest.raises(
-            MissingBinaryError, match=r"PostgreSQL 9 was asked for.*install postgresql-9"
-        ),
-        tempstack.Stack.load(path).up(),
-    ):
-        pass
+    with pytest.raises(SpecErrors, match=r"services.db.version: PostgreSQL 9 is not installed"):
+        tempstack.Stack.load(path)
 
 
 def test_passwords_with_url_characters_still_give_working_urls(write_stack) -> None:  # type: ignore[no-untyped-def]
