@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import signal
@@ -256,7 +257,7 @@ def up(
     stack = Stack.load(stack_file)
     backend = _backend(backend_name, kubeconfig, context, wait_deleted)
     if detach:
-        _detach(stack, data_dir, timeout, report_dir, ttl, no_cache, backend)
+        _detach(stack, data_dir, timeout, report_dir, ttl, no_cache, backend, run_id)
         return
     if ttl is not None:
         backend["expiry"] = ttl + (timeout or 600.0)  # gc's limit for a namespace left behind
@@ -310,10 +311,11 @@ def _detach(
     ttl: float | None,
     no_cache: bool,
     backend: dict[str, Any],
+    run_id: str | None,
 ) -> None:
     from tempstack.engine.runid import make_run_id
 
-    run_id = make_run_id(stack.name)
+    run_id = run_id or make_run_id(stack.name)
     argv = [
         sys.executable,
         "-m",
@@ -343,7 +345,8 @@ def _detach(
             argv += [flag, str(backend[key])]
     if backend.get("wait"):
         argv.append("--wait")
-    log_path = paths.home() / "supervisors" / f"{run_id}.log"
+    # this caller's own name: a refused duplicate id must not truncate the other's log
+    log_path = paths.home() / "supervisors" / f"{run_id}.{os.getpid()}.log"
     log_path.parent.mkdir(exist_ok=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -189,6 +189,10 @@ def test_up_with_a_taken_run_id_is_a_one_line_error(write_stack, tmp_path: Path)
         ]
         assert not journal.exists()  # the refused run wrote nothing into the first's reports
         assert wait_for_status("ready")[0]["run_id"] == state["run_id"]  # untouched
+        detached = cli("up", "-f", str(path), "--detach", "--run-id", state["run_id"], timeout=30)
+        assert detached.returncode == 2, detached.stdout + detached.stderr
+        assert f"run id {state['run_id']} is already taken" in detached.stderr
+        assert wait_for_status("ready")[0]["run_id"] == state["run_id"]
     finally:
         kill(first.pid, signal.SIGINT)
         first.wait(timeout=30)
@@ -275,3 +279,15 @@ def test_a_run_retries_with_a_new_id_when_its_id_is_taken(write_stack, tmp_path:
     finally:
         occupied.rmdir()
     del ids
+
+
+def test_up_detach_takes_the_run_id_it_is_given(write_stack) -> None:  # type: ignore[no-untyped-def]
+    path = write_stack(SMALL.format(name="named", python=sys.executable))
+    done = cli("up", "-f", str(path), "--detach", "--run-id", "named-by-me", timeout=60)
+    assert done.returncode == 0, done.stderr
+    (state,) = wait_for_status("ready")
+    try:
+        assert done.stdout.strip().splitlines()[-1] == "named-by-me" == state["run_id"]
+    finally:
+        assert cli("down", "named-by-me").returncode == 0
+    assert_gone(state)
