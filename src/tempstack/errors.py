@@ -48,11 +48,9 @@ class SpecError(TempstackError):
     exit_code = EXIT_USAGE
 
     def __init__(self, file: str, key: str, problem: str) -> None:
-        self.file = file
-        self.key = one_line(key, 200)
-        self.problem = problem = one_line(problem, 1000)
-        key = self.key
-        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
+        self.file, self.key, self.problem = file, one_line(key, 200), one_line(problem, 1000)
+        where = f"{file}: {self.key}" if self.key else file
+        super().__init__(f"{where}: {self.problem}")
 
 
 class SpecErrors(TempstackError):

@@ -181,3 +181,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+
+
+#: a service that ignores SIGTERM and SIGINT: only SIGKILL ends it
+STUBBORN_STACK = """
+[stack]
+name = "stubborn"
+[services.mule]
+command = "trap '' TERM INT; echo up; while true; do sleep 0.2; done"
+ready = { log = "^up$" }
+"""

@@ -20,7 +20,7 @@ import pytest
 from tempstack._bounds import MAX_STOP_GRACE, MAX_WAIT, bounded
 from tempstack.engine.runid import make_run_id
 
-from .helpers import assert_gone, cli, home, kill, spawn_cli, wait_for_status
+from .helpers import STUBBORN_STACK, assert_gone, cli, home, kill, spawn_cli, wait_for_status
 
 DYING = """
 [stack]
@@ -119,13 +119,7 @@ except KeyboardInterrupt:
 def _stubborn_up(
     write_stack, tmp_path: Path, stop_timeout: str
 ) -> tuple[subprocess.Popen[str], dict]:  # type: ignore[no-untyped-def,type-arg]
-    path = write_stack("""
-[stack]
-name = "stubborn"
-[services.mule]
-command = "trap '' TERM INT; echo up; while true; do sleep 0.2; done"
-ready = { log = "^up$" }
-""")
+    path = write_stack(STUBBORN_STACK)
     script = tmp_path / "forced.py"
     script.write_text(FORCED)
     proc = subprocess.Popen(

@@ -14,6 +14,7 @@ import pytest
 
 from .helpers import (
     SIGNALS,
+    STUBBORN_STACK,
     assert_gone,
     basic_stack,
     cli,
@@ -39,14 +40,7 @@ def test_foreground_up_is_torn_down_on_signal(write_stack, tmp_path: Path, sig: 
 
 
 def test_second_ctrl_c_forces_a_service_that_ignores_sigterm(write_stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = write_stack("""
-[stack]
-name = "stubborn"
-[services.mule]
-command = "trap '' TERM INT; echo up; while true; do sleep 0.2; done"
-ready = { log = "^up$" }
-stop_timeout = "120s"
-""")
+    path = write_stack(STUBBORN_STACK + 'stop_timeout = "120s"\n')
     proc = spawn_cli("up", "-f", str(path), log=tmp_path / "up.log")
     (state,) = wait_for_status("ready")
     kill(proc.pid, signal.SIGINT)

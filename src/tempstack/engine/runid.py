@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tempstack.errors import RunIdTaken
@@ -25,6 +26,11 @@ ATTEMPTS = 8  # new ids tried before giving up (each collision is ~2^-32 likely)
 def make_run_id(stack: str) -> str:
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     return f"{stack}-{stamp}-{secrets.token_hex(RANDOM_BYTES)}"
+
+
+def default_report_dir(root: Path, run_id: str) -> Path:
+    """Where a run's reports go unless ``--report-dir`` says otherwise."""
+    return (root / ".tempstack" / "reports" / run_id).absolute()
 
 
 def open_backend(engine: Engine) -> None:
@@ -43,8 +49,6 @@ def open_backend(engine: Engine) -> None:
             if engine.options.report_dir is None:
                 with contextlib.suppress(OSError):  # made empty by the writable check
                     engine.report_dir.rmdir()
-                engine.report_dir = (
-                    engine.loaded.root / ".tempstack" / "reports" / engine.run_id
-                ).absolute()
+                engine.report_dir = default_report_dir(engine.loaded.root, engine.run_id)
             engine.journal.run_id, engine.journal.report_dir = engine.run_id, engine.report_dir
     raise RunIdTaken(engine.run_id)

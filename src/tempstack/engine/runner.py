@@ -131,8 +131,10 @@ class Engine:
         self.interpreter = find_interpreter(loaded.root, loaded.spec.stack.python, self.environ)
         self.run_id = options.run_id or runid.make_run_id(loaded.name)
         self.report_dir = (
-            options.report_dir or loaded.root / ".tempstack" / "reports" / self.run_id
-        ).absolute()
+            options.report_dir.absolute()
+            if options.report_dir
+            else runid.default_report_dir(loaded.root, self.run_id)
+        )
         self.journal = Journal(self.run_id, loaded.name, loaded.path, self.report_dir)
         self.plans: dict[str, ServicePlan] = {}
         self.contexts: dict[str, PrepareContext] = {}
@@ -662,12 +664,13 @@ class Engine:
         self._set(name, State.READY)
 
     def _finish_job(self, name: str, handle: Handle, timeout: float | None) -> None:
-        code = handle.wait(bounded(timeout), cancel=self.cancel)
+        timeout = bounded(timeout)
+        code = handle.wait(timeout, cancel=self.cancel)
         if code is None:
             if self.cancel.is_set():
                 return
             raise StartError(
-                f"job {name} did not finish within {bounded(timeout):g}s",
+                f"job {name} did not finish within {timeout:g}s",
                 service=name,
                 log_tail=self.backend.log_tail(name, LOG_TAIL_LINES),
             )

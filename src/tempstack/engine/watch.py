@@ -51,24 +51,20 @@ class ServiceWatch:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
-    def _watched(self) -> dict[str, int]:
-        """Each long-running service's exit code, for those that have exited."""
-        engine = self.engine
-        exited: dict[str, int] = {}
-        for name, handle in list(engine.handles.items()):
-            if engine.plans[name].kind.is_job:
-                continue
-            code = handle.returncode()
-            if code is not None:
-                exited[name] = code
-        return exited
+    def _first_exit(self) -> tuple[str, int] | None:
+        """(name, exit code) of a long-running service that has exited, if any has."""
+        for name, handle in list(self.engine.handles.items()):
+            if self.engine.plans[name].kind.is_job:
+                continue  # a job's exit is its purpose
+            if (code := handle.returncode()) is not None:
+                return name, code
+        return None
 
     def _run(self) -> None:
         while not self._done.wait(INTERVAL):
-            exited = self._watched()
+            exited = self._first_exit()
             if exited and not self._done.is_set():
-                name, code = next(iter(exited.items()))
-                self._died(name, code)
+                self._died(*exited)
                 return
 
     def _died(self, name: str, code: int) -> None:

@@ -61,3 +61,12 @@ def postgres_version(bin_dir: Path) -> str | None:
         return None
     m = re.search(r"(\d+(?:\.\d+)*)", text)
     return m.group(1) if m else None
+
+
+def matching_postgres(version: str | None) -> tuple[str, Path] | None:
+    """The installed server for ``version`` (same string or same major), the first if None."""
+    installed = postgres_bin_dirs()
+    if version is None:
+        return installed[0] if installed else None
+    major = version.split(".")[0]
+    return next(((v, p) for v, p in installed if v == version or v.split(".")[0] == major), None)

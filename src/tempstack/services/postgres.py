@@ -79,11 +79,10 @@ def bin_dir(spec: PostgresService, service: str) -> tuple[str, Path]:
             "postgresql)",
             service=service,
         )
-    if spec.version is None:
-        return installed[0]
-    for version, path in installed:
-        if version == spec.version or version.split(".")[0] == spec.version.split(".")[0]:
-            return version, path
+    found = binaries.matching_postgres(spec.version)
+    if found is not None:
+        return found
+    assert spec.version is not None  # with no version, the first installed server matches
     have = ", ".join(f"{v} ({p})" for v, p in installed)
     raise MissingBinaryError(
         f"{service}: services.{service}.version: PostgreSQL {spec.version} was asked for but "

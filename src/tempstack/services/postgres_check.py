@@ -19,7 +19,7 @@ from tempstack.errors import SpecError
 from tempstack.services import binaries
 
 if TYPE_CHECKING:
-    from tempstack.spec.model import PostgresService, StackSpec
+    from tempstack.spec.model import StackSpec
 
 
 @functools.cache
@@ -39,17 +39,6 @@ def setting_names(bin_dir: Path) -> frozenset[str] | None:
     return names or None
 
 
-def _matching(spec: PostgresService) -> tuple[str, Path] | None:
-    installed = binaries.postgres_bin_dirs()
-    if spec.version is None:
-        return installed[0] if installed else None
-    major = spec.version.split(".")[0]
-    for version, path in installed:
-        if version == spec.version or version.split(".")[0] == major:
-            return version, path
-    return None
-
-
 def postgres_errors(spec: StackSpec, file: str, prefix: str) -> list[SpecError]:
     """Unknown versions and setting names of every postgres service, one line each."""
     from tempstack.spec.model import PostgresService
@@ -60,7 +49,7 @@ def postgres_errors(spec: StackSpec, file: str, prefix: str) -> list[SpecError]:
     out: list[SpecError] = []
     for name, svc in pg.items():
         key = ".".join(p for p in (prefix, "services", name) if p)
-        found = _matching(svc)
+        found = binaries.matching_postgres(svc.version)
         if found is None:
             have = ", ".join(f"{v} ({p})" for v, p in binaries.postgres_bin_dirs())
             out.append(

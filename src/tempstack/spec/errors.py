@@ -90,10 +90,6 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current
 
 
-def _describe(value: Any) -> str:
-    return describe(value)
-
-
 def dotted(prefix: str, loc: tuple[Any, ...]) -> str:
     """``services.api.routes[2].response``: list indices in brackets, keys joined by dots."""
     out = prefix
@@ -147,21 +143,21 @@ def convert(
         type_errors = [e for e in errs if e["type"] in _TYPE_WORDS]
         if len(type_errors) == len(errs):
             wanted = " or ".join(dict.fromkeys(_TYPE_WORDS[e["type"]] for e in errs))
-            out.append(SpecError(file, key, f"expected {wanted}, got {_describe(first['input'])}"))
+            out.append(SpecError(file, key, f"expected {wanted}, got {describe(first['input'])}"))
             continue
         err = next((e for e in errs if e["type"] not in _TYPE_WORDS), first)
         msg = str(err["msg"])
         msg = msg.removeprefix("Value error, ")
         if err["type"] == "literal_error":
-            msg = f"got {_describe(err['input'])}; {msg[0].lower()}{msg[1:]}"
+            msg = f"got {describe(err['input'])}; {msg[0].lower()}{msg[1:]}"
         elif err["type"] == "string_pattern_mismatch":
             pattern = str(err.get("ctx", {}).get("pattern", ""))
             msg = (
-                f"{_describe(err['input'])} is not a valid name (letters, digits, '_' or '-')"
+                f"{describe(err['input'])} is not a valid name (letters, digits, '_' or '-')"
                 if "A-Za-z" in pattern
-                else f"{_describe(err['input'])} does not have the expected form {pattern}"
+                else f"{describe(err['input'])} does not have the expected form {pattern}"
             )
         elif err["type"] == "enum":
-            msg = f"got {_describe(err['input'])}; {msg[0].lower()}{msg[1:]}"
+            msg = f"got {describe(err['input'])}; {msg[0].lower()}{msg[1:]}"
         out.append(SpecError(file, key, msg))
     return out

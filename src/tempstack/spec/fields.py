@@ -55,6 +55,10 @@ def parse_duration(value: Any) -> float:
         )
     if math.isnan(seconds):
         raise ValueError("nan is not a duration; use seconds (30) or '500ms', '30s', '5m', '1h'")
+    if math.isinf(seconds):
+        raise ValueError(
+            f"{describe(value)} is not a finite duration; a duration is at most 7 days ('7d')"
+        )
     if seconds <= 0:
         raise ValueError(f"{describe(value)}: a duration must be greater than zero")
     if seconds > MAX_DURATION:
